@@ -1,0 +1,142 @@
+#requires -Version 7.0
+<#
+.SYNOPSIS
+    Builds, tests and demonstrates PSTcp.
+.DESCRIPTION
+    Build    (default) compile the core and the cmdlets and assemble out/PSTcp.
+    Test     build, run the xunit tests of the core and the Pester tests, print
+             "Tests: N passed, N failed" and exit non-zero on any failure.
+    Demo     the seed's scenario end to end: echo server, consumer job, client.
+    Clean    remove build output.
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 Test
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('Build', 'Test', 'Demo', 'Clean')]
+    [string] $Task = 'Build',
+
+    # Configuration passed to dotnet build.
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Only run the Pester files whose name matches (e.g. 'Echo*').
+    [string] $TestFilter = '*'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$ModuleOut = Join-Path $Out 'PSTcp'
+
+function Invoke-Native([string] $What, [scriptblock] $Command) {
+    & $Command
+    if ($LASTEXITCODE -ne 0) { throw "$What failed with exit code $LASTEXITCODE" }
+}
+
+function Invoke-Build {
+    Invoke-Native 'dotnet build' {
+        dotnet build (Join-Path $Root 'src/PSTcp/PSTcp.csproj') -c $Configuration --nologo -v quiet -clp:NoSummary
+    }
+    $bin = Join-Path $Root "src/PSTcp/bin/$Configuration/netstandard2.0"
+    if (Test-Path $ModuleOut) { Remove-Item $ModuleOut -Recurse -Force }
+    $null = New-Item -ItemType Directory $ModuleOut
+    # The module's own DLLs plus the netstandard2.0 packages the core needs on Windows PowerShell.
+    Get-ChildItem $bin -Filter *.dll |
+        Where-Object Name -NotIn 'System.Management.Automation.dll' |
+        Copy-Item -Destination $ModuleOut
+    Copy-Item (Join-Path $Root 'module/*') $ModuleOut -Recurse -Exclude 'help'
+    # Compiled cmdlets need MAML help; it is generated from the markdown under module/help.
+    $helpBuilder = Join-Path $Root 'build/HelpBuilder.ps1'
+    if (Test-Path $helpBuilder) {
+        & $helpBuilder -Source (Join-Path $Root 'module/help') -Destination (Join-Path $ModuleOut 'en-US')
+    }
+    Write-Host "Built $ModuleOut"
+}
+
+function Get-PesterPath {
+    $packages = Join-Path $Out 'packages'
+    $manifest = Join-Path $packages 'pester/5.7.1/tools/Pester.psd1'
+    if (-not (Test-Path $manifest)) {
+        Invoke-Native 'restoring Pester' {
+            dotnet restore (Join-Path $Root 'build/Pester.csproj') --packages $packages --nologo -v quiet
+        }
+    }
+    $manifest
+}
+
+function Invoke-CoreTests {
+    # xunit results are read back from a TRX file so they count in the final line.
+    $results = Join-Path $Out 'test-results'
+    $trx = Join-Path $results 'core.trx'
+    if (Test-Path $trx) { Remove-Item $trx }
+    dotnet test (Join-Path $Root 'tests/PSTcp.Core.Tests/PSTcp.Core.Tests.csproj') -c $Configuration --nologo `
+        --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal' | Out-Host
+    if (-not (Test-Path $trx)) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
+    $counters = ([xml](Get-Content $trx -Raw)).TestRun.ResultSummary.Counters
+    [pscustomobject]@{
+        Passed  = [int]$counters.passed
+        Failed  = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
+        Skipped = [int]$counters.notExecuted
+    }
+}
+
+function Invoke-PesterTests {
+    # Pester runs in a child pwsh: a loaded PSTcp.dll can't be unloaded, and the build must
+    # be able to overwrite out/ next time.
+    $pester = Get-PesterPath
+    $summary = Join-Path $Out 'test-results/pester.json'
+    $script = {
+        param($Pester, $Tests, $Filter, $Summary)
+        Import-Module $Pester
+        $config = New-PesterConfiguration
+        $config.Run.Path = @(Get-ChildItem $Tests -Filter "$Filter.Tests.ps1" | ForEach-Object FullName)
+        $config.Run.PassThru = $true
+        $config.Output.Verbosity = 'Normal'
+        $config.Should.ErrorAction = 'Continue'
+        $r = Invoke-Pester -Configuration $config
+        @{ Passed = $r.PassedCount; Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount; Skipped = $r.SkippedCount } |
+            ConvertTo-Json | Set-Content $Summary
+    }
+    if (Test-Path $summary) { Remove-Item $summary }
+    $pwsh = (Get-Process -Id $PID).Path
+    & $pwsh -NoProfile -NonInteractive -Command $script -args $pester, (Join-Path $Root 'tests'), $TestFilter, $summary | Out-Host
+    if (-not (Test-Path $summary)) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
+    Get-Content $summary -Raw | ConvertFrom-Json
+}
+
+function Invoke-Test {
+    Invoke-Build
+    $null = New-Item -ItemType Directory -Force (Join-Path $Out 'test-results')
+    $core = if ($TestFilter -eq '*') { Invoke-CoreTests } else { [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0 } }
+    $pester = Invoke-PesterTests
+    $passed = $core.Passed + $pester.Passed
+    $failed = $core.Failed + $pester.Failed
+    $skipped = $core.Skipped + $pester.Skipped
+    Write-Host "xunit: $($core.Passed) passed, $($core.Failed) failed; Pester: $($pester.Passed) passed, $($pester.Failed) failed"
+    Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
+    if ($failed -gt 0) { exit 1 }
+}
+
+function Invoke-Demo {
+    Invoke-Build
+    $pwsh = (Get-Process -Id $PID).Path
+    # The demo runs in a child pwsh so that its standard input is this process's.
+    & $pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'build/Demo.ps1') -ModulePath $ModuleOut
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+}
+
+function Invoke-Clean {
+    foreach ($dir in @($Out) + (Get-ChildItem $Root -Recurse -Directory -Include bin, obj | ForEach-Object FullName)) {
+        if (Test-Path $dir) { Remove-Item $dir -Recurse -Force }
+    }
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Test' { Invoke-Test }
+    'Demo' { Invoke-Demo }
+    'Clean' { Invoke-Clean }
+}
