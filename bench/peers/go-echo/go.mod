@@ -1,0 +1,3 @@
+module pstcp.bench/go-echo
+
+go 1.19
