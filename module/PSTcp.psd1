@@ -1,0 +1,32 @@
+@{
+    RootModule           = 'PSTcp.dll'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '6f0f3c1e-6a1b-4b8e-9a57-2f3d1c9e7b42'
+    Author               = 'PSTcp contributors'
+    CompanyName          = 'PSTcp'
+    Copyright            = '(c) PSTcp contributors. MIT License.'
+    Description          = 'Scriptable TCP messaging: echo servers, clients and background consumer jobs for lines over TCP, as compiled cmdlets.'
+    PowerShellVersion    = '5.1'
+    CompatiblePSEditions = @('Core', 'Desktop')
+    FormatsToProcess     = @('PSTcp.format.ps1xml')
+    CmdletsToExport      = @(
+        'Start-TcpEchoServer'
+        'Get-TcpServer'
+        'Stop-TcpServer'
+        'Connect-TcpEndpoint'
+        'Send-TcpLine'
+        'Receive-TcpMessage'
+        'Get-TcpConnection'
+        'Disconnect-TcpEndpoint'
+    )
+    FunctionsToExport    = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags         = @('TCP', 'Sockets', 'Network', 'Echo', 'Server', 'Client', 'Pester', 'Testing', 'PSEdition_Core', 'PSEdition_Desktop', 'Windows', 'Linux', 'MacOS')
+            LicenseUri   = 'https://opensource.org/licenses/MIT'
+            ReleaseNotes = 'First release: echo server, client connections, line framing, bounded queues and consumer jobs.'
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using System;
+using System.Threading;
+using System.Threading.Channels;
+using System.Threading.Tasks;
+
+namespace PSTcp
+{
+    /// <summary>
+    /// The bounded queue between the connections of one source and its consumers. Each message
+    /// goes to exactly one consumer. Drops are counted, and reported once to the next consumer.
+    /// </summary>
+    public sealed class MessageQueue
+    {
+        private readonly Channel<TcpMessage> _channel;
+        private long _dropped;
+        private long _unreportedDrops;
+
+        public MessageQueue(int capacity, QueueFullMode fullMode)
+        {
+            if (capacity < 1) throw new ArgumentOutOfRangeException(nameof(capacity));
+            Capacity = capacity;
+            FullMode = fullMode;
+            var options = new BoundedChannelOptions(capacity)
+            {
+                FullMode = fullMode switch
+                {
+                    QueueFullMode.Wait => BoundedChannelFullMode.Wait,
+                    QueueFullMode.DropOldest => BoundedChannelFullMode.DropOldest,
+                    // The channel's DropNewest evicts the newest *queued* item; ours drops the incoming one.
+                    _ => BoundedChannelFullMode.DropWrite,
+                },
+                SingleReader = false,
+                SingleWriter = false,
+            };
+            _channel = Channel.CreateBounded<TcpMessage>(options, OnDropped);
+        }
+
+        public int Capacity { get; }
+
+        public QueueFullMode FullMode { get; }
+
+        public int Count => _channel.Reader.Count;
+
+        public long DroppedCount => Interlocked.Read(ref _dropped);
+
+        /// <summary>Where consumers take messages from; completes when the source has ended.</summary>
+        public ChannelReader<TcpMessage> Reader => _channel.Reader;
+
+        /// <summary>Raised (on a socket thread) for errors consumers should see, e.g. LineTooLong.</summary>
+        public event EventHandler<TcpErrorEventArgs> ErrorReported;
+
+        /// <summary>Queues a message; in Wait mode this waits for room, which pauses the connection.</summary>
+        public ValueTask WriteAsync(TcpMessage message, CancellationToken cancellationToken)
+        {
+            if (_channel.Writer.TryWrite(message))
+            {
+                return default;
+            }
+
+            if (FullMode != QueueFullMode.Wait)
+            {
+                // Only a completed queue refuses a write in the drop modes.
+                OnDropped(message);
+                return default;
+            }
+
+            return WaitAndWriteAsync(message, cancellationToken);
+        }
+
+        private async ValueTask WaitAndWriteAsync(TcpMessage message, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await _channel.Writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ChannelClosedException)
+            {
+                OnDropped(message);
+            }
+        }
+
+        /// <summary>Drops since the last call: a consumer reports them once as a warning.</summary>
+        public long TakeUnreportedDrops() => Interlocked.Exchange(ref _unreportedDrops, 0);
+
+        internal void ReportError(TcpException error, TcpConnection connection)
+        {
+            ErrorReported?.Invoke(this, new TcpErrorEventArgs(error, connection));
+        }
+
+        /// <summary>No more messages will come; consumers get what is queued, then end.</summary>
+        public void Complete(Exception error = null) => _channel.Writer.TryComplete(error);
+
+        private void OnDropped(TcpMessage message)
+        {
+            Interlocked.Increment(ref _dropped);
+            Interlocked.Increment(ref _unreportedDrops);
+            message.Origin?.CountDropped();
+        }
+    }
+
+    public sealed class TcpErrorEventArgs : EventArgs
+    {
+        public TcpErrorEventArgs(TcpException error, TcpConnection connection)
+        {
+            Error = error;
+            Connection = connection;
+        }
+
+        public TcpException Error { get; }
+
+        public TcpConnection Connection { get; }
+    }
+}

@@ -1,0 +1,19 @@
+namespace PSTcp
+{
+    /// <summary>Lifecycle of a <see cref="TcpServer"/>.</summary>
+    public enum ServerState { Running, Stopping, Stopped, Failed }
+
+    /// <summary>Lifecycle of a <see cref="TcpConnection"/>.</summary>
+    public enum ConnectionState { Open, Closing, Closed }
+
+    /// <summary>What a full message queue does with the next message.</summary>
+    public enum QueueFullMode
+    {
+        /// <summary>Lossless: reading from the connection pauses until a consumer takes a message.</summary>
+        Wait,
+        /// <summary>The oldest queued message is dropped to make room (the default).</summary>
+        DropOldest,
+        /// <summary>The new message is dropped.</summary>
+        DropNewest,
+    }
+}

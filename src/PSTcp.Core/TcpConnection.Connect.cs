@@ -1,0 +1,102 @@
+using System;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace PSTcp
+{
+    public sealed partial class TcpConnection
+    {
+        /// <summary>
+        /// Resolves <paramref name="host"/>, connects to the first address that accepts within
+        /// <paramref name="timeout"/>, and starts receiving into a queue of its own.
+        /// </summary>
+        public static async Task<TcpConnection> ConnectAsync(
+            string host, int port, ConnectionOptions options, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            options.Validate();
+            var addresses = await ResolveAsync(host).ConfigureAwait(false);
+            using (var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                timeoutCts.CancelAfter(timeout);
+                TcpException last = null;
+                foreach (var address in addresses)
+                {
+                    try
+                    {
+                        var socket = await ConnectSocketAsync(new IPEndPoint(address, port), timeoutCts.Token).ConfigureAwait(false);
+                        var queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode);
+                        var connection = new TcpConnection(socket, options, queue, handler: null, server: null);
+                        connection.Start();
+                        return connection;
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        throw new TcpException(TcpErrorKind.ConnectTimeout,
+                            $"Connecting to {host}:{port} timed out after {timeout.TotalSeconds:0.###} s.");
+                    }
+                    catch (SocketException e)
+                    {
+                        last = e.SocketErrorCode == SocketError.ConnectionRefused
+                            ? new TcpException(TcpErrorKind.ConnectionRefused, $"{host}:{port} refused the connection ({address}).", e)
+                            : e.SocketErrorCode == SocketError.TimedOut
+                                ? new TcpException(TcpErrorKind.ConnectTimeout, $"Connecting to {host}:{port} timed out ({address}).", e)
+                                : new TcpException(TcpErrorKind.SocketError, $"Connecting to {host}:{port} failed ({address}): {e.Message}", e);
+                    }
+                }
+
+                throw last;
+            }
+        }
+
+        private static async Task<IPAddress[]> ResolveAsync(string host)
+        {
+            if (IPAddress.TryParse(host.Trim('[', ']'), out var literal))
+            {
+                return new[] { literal };
+            }
+
+            try
+            {
+                var addresses = await Dns.GetHostAddressesAsync(host).ConfigureAwait(false);
+                if (addresses.Length > 0)
+                {
+                    return addresses;
+                }
+            }
+            catch (SocketException e)
+            {
+                throw new TcpException(TcpErrorKind.HostNotFound, $"The host name '{host}' could not be resolved: {e.Message}", e);
+            }
+
+            throw new TcpException(TcpErrorKind.HostNotFound, $"The host name '{host}' has no addresses.");
+        }
+
+        private static async Task<Socket> ConnectSocketAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+        {
+            var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            // netstandard2.0's ConnectAsync takes no token: closing the socket is what stops the
+            // attempt, or it would linger for the kernel's SYN retries.
+            using (cancellationToken.Register(() => socket.Dispose()))
+            {
+                try
+                {
+                    await socket.ConnectAsync(endPoint).ConfigureAwait(false);
+                    cancellationToken.ThrowIfCancellationRequested();
+                    return socket;
+                }
+                catch (Exception e) when (cancellationToken.IsCancellationRequested && !(e is OperationCanceledException))
+                {
+                    socket.Dispose();
+                    throw new OperationCanceledException(cancellationToken);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            }
+        }
+    }
+}

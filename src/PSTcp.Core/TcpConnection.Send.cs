@@ -1,0 +1,132 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace PSTcp
+{
+    public sealed partial class TcpConnection
+    {
+        // One sender at a time: handlers, broadcast and Send-TcpLine may share a connection.
+        private readonly SemaphoreSlim _sendLock = new SemaphoreSlim(1, 1);
+        private SocketAwaitableEventArgs _sendArgs;
+        private List<ArraySegment<byte>> _sendSegments;
+        private long _bytesSent;
+
+        /// <summary>Sends bytes as they are; completes when the socket took them all.</summary>
+        public ValueTask SendAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken = default)
+        {
+            if (data.IsEmpty) return default;
+            return data.IsSingleSegment ? SendAsync(data.First, cancellationToken) : SendSegmentsAsync(data, cancellationToken);
+        }
+
+        /// <summary>Sends bytes as they are; completes when the socket took them all.</summary>
+        public async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+        {
+            if (data.IsEmpty) return;
+            if (!MemoryMarshal.TryGetArray(data, out var segment))
+            {
+                segment = new ArraySegment<byte>(data.ToArray());
+            }
+
+            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var args = PrepareSend();
+                if (args.BufferList != null) args.BufferList = null;
+                int offset = segment.Offset, remaining = segment.Count;
+                while (remaining > 0)
+                {
+                    args.SetBuffer(segment.Array, offset, remaining);
+                    int sent = await SendOnceAsync(args);
+                    offset += sent;
+                    remaining -= sent;
+                }
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                throw Closed(e);
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+
+        private async ValueTask SendSegmentsAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
+        {
+            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var args = PrepareSend();
+                var segments = _sendSegments ?? (_sendSegments = new List<ArraySegment<byte>>());
+                segments.Clear();
+                foreach (var memory in data)
+                {
+                    if (!MemoryMarshal.TryGetArray(memory, out var segment))
+                    {
+                        segment = new ArraySegment<byte>(memory.ToArray());
+                    }
+
+                    segments.Add(segment);
+                }
+
+                args.SetBuffer(null, 0, 0);
+                args.BufferList = segments;
+                // Stream sockets finish a gathered send whole or fail.
+                await SendOnceAsync(args);
+                args.BufferList = null;
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                throw Closed(e);
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+
+        private SocketAwaitableEventArgs PrepareSend()
+        {
+            if (State != ConnectionState.Open)
+            {
+                throw Closed(null);
+            }
+
+            return _sendArgs ?? (_sendArgs = new SocketAwaitableEventArgs());
+        }
+
+        private async ValueTask<int> SendOnceAsync(SocketAwaitableEventArgs args)
+        {
+            if (!_socket.SendAsync(args)) args.Complete();
+            int sent = await args;
+            Interlocked.Add(ref _bytesSent, sent);
+            return sent;
+        }
+
+        /// <summary>Waits for sends in progress, then sends FIN; receiving goes on until the peer closes.</summary>
+        public async Task ShutdownSendAsync()
+        {
+            await _sendLock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                _socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                // Already closed by the peer or by us.
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+
+        private TcpException Closed(Exception inner) =>
+            new TcpException(TcpErrorKind.ConnectionClosed, $"Connection {Id} to {RemoteEndPoint} is closed.", inner);
+    }
+}

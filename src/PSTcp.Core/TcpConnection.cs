@@ -1,0 +1,414 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace PSTcp
+{
+    /// <summary>
+    /// One TCP connection: a client connection, or the server side of an accepted one.
+    /// A receive loop fills a pipe from the socket; a process loop frames lines out of it,
+    /// hands each batch to the handler (echo, for servers) and queues the messages.
+    /// </summary>
+    public sealed partial class TcpConnection
+    {
+        private const int ReceiveSegmentSize = 16 * 1024;
+        private static int s_nextId;
+
+        private readonly Socket _socket;
+        private readonly Pipe _input;
+        private readonly SocketAwaitableEventArgs _receiveArgs = new SocketAwaitableEventArgs();
+        private readonly CancellationTokenSource _abort = new CancellationTokenSource();
+        private readonly LineFramer _framer;
+        private readonly LineHandler _handler;
+        private readonly List<TcpMessage> _batch = new List<TcpMessage>();
+        private readonly System.Text.Encoding _encoding;
+        private Exception _receiveError;
+        private long _bytesReceived;
+        private long _messagesReceived;
+        private long _messagesSent;
+        private long _dropped;
+        private long _sequence;
+        private long _lastReceiveTimestamp;
+        private int _state;
+        private volatile bool _stopping;
+        private Task _completion;
+
+        internal TcpConnection(Socket socket, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server)
+        {
+            _socket = socket;
+            _socket.NoDelay = true;
+            _handler = handler;
+            _framer = new LineFramer(options.MaxLineLength);
+            _encoding = options.Encoding;
+            Queue = queue;
+            Server = server;
+            Id = Interlocked.Increment(ref s_nextId);
+            Name = string.IsNullOrEmpty(options.Name) || server != null ? "Connection" + Id : options.Name;
+            RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint;
+            LocalEndPoint = (IPEndPoint)socket.LocalEndPoint;
+            ConnectedAt = DateTimeOffset.Now;
+            _lastReceiveTimestamp = Stopwatch.GetTimestamp();
+
+            // A line may fill the buffer up to the limit without the writer pausing, or the
+            // framer could wait for an LF that the paused writer never delivers.
+            long pause = Math.Max(options.MaxLineLength + 1L + ReceiveSegmentSize, 256 * 1024);
+            _input = new Pipe(new PipeOptions(
+                pauseWriterThreshold: pause,
+                resumeWriterThreshold: pause / 2,
+                minimumSegmentSize: ReceiveSegmentSize,
+                readerScheduler: PipeScheduler.Inline,
+                writerScheduler: PipeScheduler.Inline,
+                useSynchronizationContext: false));
+        }
+
+        public int Id { get; }
+
+        public string Name { get; }
+
+        public IPEndPoint RemoteEndPoint { get; }
+
+        public IPEndPoint LocalEndPoint { get; }
+
+        public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
+
+        public DateTimeOffset ConnectedAt { get; }
+
+        /// <summary>How lines are decoded into <see cref="TcpMessage.Text"/> (and encoded by senders).</summary>
+        public System.Text.Encoding Encoding => _encoding;
+
+        public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+        public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+
+        public long MessagesSent => Interlocked.Read(ref _messagesSent);
+
+        public long MessagesReceived => Interlocked.Read(ref _messagesReceived);
+
+        public long MessagesDropped => Interlocked.Read(ref _dropped);
+
+        /// <summary>The server that accepted this connection; null for a client connection.</summary>
+        public TcpServer Server { get; }
+
+        /// <summary>Where this connection's messages go: its own queue, or its server's.</summary>
+        public MessageQueue Queue { get; }
+
+        /// <summary>Why the connection ended, when it was not a clean close.</summary>
+        public TcpException Error { get; private set; }
+
+        /// <summary>Completes when the connection is closed and both loops have ended.</summary>
+        public Task Completion => _completion;
+
+        internal string SourceName => Server?.Name ?? Name;
+
+        internal long LastReceiveTimestamp => Interlocked.Read(ref _lastReceiveTimestamp);
+
+        internal void CountDropped() => Interlocked.Increment(ref _dropped);
+
+        /// <summary>Counts lines written by a handler or a sender.</summary>
+        public void CountMessagesSent(int count) => Interlocked.Add(ref _messagesSent, count);
+
+        internal void Start()
+        {
+            _completion = RunAsync();
+        }
+
+        private async Task RunAsync()
+        {
+            _handler?.OnConnected(this);
+            var receiving = ReceiveLoopAsync();
+            try
+            {
+                await ProcessLoopAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.CompareExchange(ref _state, (int)ConnectionState.Closing, (int)ConnectionState.Open);
+                CloseSocket();
+                await receiving.ConfigureAwait(false);
+                Volatile.Write(ref _state, (int)ConnectionState.Closed);
+                _handler?.OnDisconnected(this);
+                if (Server == null)
+                {
+                    // A client connection owns its queue: consumers drain it, then see how it ended.
+                    Queue.Complete(Error);
+                }
+                else
+                {
+                    Server.OnConnectionClosed(this);
+                }
+
+                _receiveArgs.Dispose();
+                _abort.Dispose();
+            }
+        }
+
+        private async Task ReceiveLoopAsync()
+        {
+            var writer = _input.Writer;
+            var args = _receiveArgs;
+            bool waitForData = true;
+            try
+            {
+                while (true)
+                {
+                    if (waitForData)
+                    {
+                        // A zero-byte read waits for data without holding a buffer: idle
+                        // connections cost almost no memory.
+                        args.SetBuffer(Array.Empty<byte>(), 0, 0);
+                        if (!_socket.ReceiveAsync(args)) args.Complete();
+                        await args;
+                    }
+
+                    var memory = writer.GetMemory(ReceiveSegmentSize);
+                    if (!MemoryMarshal.TryGetArray<byte>(memory, out var segment))
+                    {
+                        throw new InvalidOperationException("The pipe's memory pool must be array-backed.");
+                    }
+
+                    args.SetBuffer(segment.Array, segment.Offset, segment.Count);
+                    if (!_socket.ReceiveAsync(args)) args.Complete();
+                    int received = await args;
+                    if (received == 0)
+                    {
+                        break;
+                    }
+
+                    // A full buffer means more is likely waiting: skip the next zero-byte read.
+                    waitForData = received < segment.Count;
+                    writer.Advance(received);
+                    Interlocked.Add(ref _bytesReceived, received);
+                    Server?.CountBytesReceived(received);
+                    Interlocked.Exchange(ref _lastReceiveTimestamp, Stopwatch.GetTimestamp());
+
+                    var flush = await writer.FlushAsync().ConfigureAwait(false);
+                    if (flush.IsCompleted)
+                    {
+                        break;
+                    }
+                }
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                // The process loop decides what a failed receive means (reset vs. our own close).
+                _receiveError = e;
+            }
+            finally
+            {
+                writer.Complete();
+            }
+        }
+
+        private async Task ProcessLoopAsync()
+        {
+            var reader = _input.Reader;
+            var token = _abort.Token;
+            try
+            {
+                while (true)
+                {
+                    var result = await reader.ReadAsync().ConfigureAwait(false);
+                    var buffer = result.Buffer;
+                    var rest = buffer;
+                    var frame = FrameLines(ref rest);
+                    if (_batch.Count > 0)
+                    {
+                        await DispatchAsync(buffer.Slice(0, rest.Start), token).ConfigureAwait(false);
+                    }
+
+                    if (frame == FrameResult.LineTooLong)
+                    {
+                        Fail(new TcpException(TcpErrorKind.LineTooLong,
+                            $"Connection {Id} from {RemoteEndPoint} sent a line longer than {_framer.MaxLineLength} bytes; the connection was closed."));
+                        reader.AdvanceTo(rest.Start);
+                        return;
+                    }
+
+                    if (result.IsCompleted)
+                    {
+                        await FinishAtEndOfStreamAsync(rest, token).ConfigureAwait(false);
+                        reader.AdvanceTo(rest.End);
+                        return;
+                    }
+
+                    if (result.IsCanceled && _stopping)
+                    {
+                        // Stopping: every complete line read so far was handled; a partial one is dropped.
+                        reader.AdvanceTo(rest.End);
+                        return;
+                    }
+
+                    reader.AdvanceTo(rest.Start, buffer.End);
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                // Aborted: idle timeout, stop timeout or a forced close.
+            }
+            catch (TcpException e)
+            {
+                Fail(e);
+            }
+            finally
+            {
+                reader.Complete();
+            }
+        }
+
+        private async ValueTask FinishAtEndOfStreamAsync(ReadOnlySequence<byte> rest, CancellationToken token)
+        {
+            if (_receiveError != null)
+            {
+                if (!_abort.IsCancellationRequested && State == ConnectionState.Open && IsReset(_receiveError))
+                {
+                    // A partial line before a reset is dropped: the peer never finished it.
+                    Fail(new TcpException(TcpErrorKind.ConnectionReset,
+                        $"Connection {Id} to {RemoteEndPoint} was reset by the peer.", _receiveError));
+                }
+
+                return;
+            }
+
+            if (rest.IsEmpty)
+            {
+                return;
+            }
+
+            if (!_framer.FitsFinalFragment(rest))
+            {
+                Fail(new TcpException(TcpErrorKind.LineTooLong,
+                    $"Connection {Id} from {RemoteEndPoint} sent a final line longer than {_framer.MaxLineLength} bytes."));
+                return;
+            }
+
+            // The peer closed after an unterminated line: it is a message too.
+            _batch.Add(NewMessage(rest, DateTimeOffset.Now));
+            await DispatchAsync(rest, token).ConfigureAwait(false);
+        }
+
+        private static bool IsReset(Exception e) =>
+            e is SocketException se && (se.SocketErrorCode == SocketError.ConnectionReset
+                || se.SocketErrorCode == SocketError.ConnectionAborted);
+
+        /// <summary>Frames the complete lines at the front of <paramref name="rest"/> into the batch.</summary>
+        private FrameResult FrameLines(ref ReadOnlySequence<byte> rest)
+        {
+            var now = default(DateTimeOffset);
+            while (true)
+            {
+                var frame = _framer.TryReadLine(ref rest, out var line);
+                if (frame != FrameResult.Line)
+                {
+                    return frame;
+                }
+
+                if (_batch.Count == 0)
+                {
+                    // Lines read together share one timestamp: the moment their read completed.
+                    now = DateTimeOffset.Now;
+                }
+
+                _batch.Add(NewMessage(line, now));
+            }
+        }
+
+        private TcpMessage NewMessage(in ReadOnlySequence<byte> line, DateTimeOffset now) =>
+            new TcpMessage(line.ToArray(), _encoding, this, ++_sequence, now);
+
+        private async ValueTask DispatchAsync(ReadOnlySequence<byte> rawLines, CancellationToken token)
+        {
+            Interlocked.Add(ref _messagesReceived, _batch.Count);
+            Server?.CountMessagesReceived(_batch.Count);
+            try
+            {
+                if (_handler != null)
+                {
+                    await _handler.OnLinesAsync(this, rawLines, _batch, token).ConfigureAwait(false);
+                }
+
+                var queue = Queue;
+                foreach (var message in _batch)
+                {
+                    var write = queue.WriteAsync(message, token);
+                    if (!write.IsCompletedSuccessfully)
+                    {
+                        await write.ConfigureAwait(false);
+                    }
+                }
+            }
+            finally
+            {
+                _batch.Clear();
+            }
+        }
+
+        private void Fail(TcpException error)
+        {
+            if (Error != null) return;
+            Error = error;
+            Server?.RecordError(error, this);
+            if (Server == null && error.Kind != TcpErrorKind.ConnectionReset)
+            {
+                Queue.ReportError(error, this);
+            }
+        }
+
+        /// <summary>Stops reading: lines already read are still handled and queued, then the connection closes.</summary>
+        internal void BeginStop()
+        {
+            _stopping = true;
+            _input.Reader.CancelPendingRead();
+        }
+
+        /// <summary>Closes at once: pending waits are cancelled and the socket is closed.</summary>
+        public void Abort()
+        {
+            Interlocked.CompareExchange(ref _state, (int)ConnectionState.Closing, (int)ConnectionState.Open);
+            try { _abort.Cancel(); } catch (ObjectDisposedException) { }
+            CloseSocket();
+        }
+
+        /// <summary>
+        /// Closes gracefully: waits for sends in progress, sends FIN, lets the peer's last
+        /// lines arrive for up to <paramref name="linger"/>, then closes.
+        /// </summary>
+        public async Task CloseAsync(TimeSpan linger)
+        {
+            if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.Closing, (int)ConnectionState.Open) == (int)ConnectionState.Open)
+            {
+                await ShutdownSendAsync().ConfigureAwait(false);
+            }
+
+            var finished = await Task.WhenAny(_completion, Task.Delay(linger)).ConfigureAwait(false);
+            if (finished != _completion)
+            {
+                Abort();
+            }
+
+            await _completion.ConfigureAwait(false);
+        }
+
+        private void CloseSocket()
+        {
+            try
+            {
+                _socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                // Already reset or closed: nothing left to shut down.
+            }
+
+            _socket.Dispose();
+        }
+
+        public override string ToString() => $"{Name} ({LocalEndPoint} -> {RemoteEndPoint}, {State})";
+    }
+}

@@ -1,0 +1,33 @@
+using System;
+
+namespace PSTcp
+{
+    /// <summary>The stable kinds of failure the core reports; the cmdlets turn them into error ids.</summary>
+    public enum TcpErrorKind
+    {
+        PortInUse,
+        AddressNotAvailable,
+        HostNotFound,
+        ConnectionRefused,
+        ConnectTimeout,
+        ConnectionClosed,
+        LineTooLong,
+        ReceiveTimeout,
+        ServerNotFound,
+        ConnectionNotFound,
+        ConnectionReset,
+        SocketError,
+    }
+
+    /// <summary>A failure of the core with a stable <see cref="Kind"/>.</summary>
+    public sealed class TcpException : Exception
+    {
+        public TcpException(TcpErrorKind kind, string message, Exception inner = null)
+            : base(message, inner)
+        {
+            Kind = kind;
+        }
+
+        public TcpErrorKind Kind { get; }
+    }
+}

@@ -1,0 +1,281 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace PSTcp
+{
+    /// <summary>
+    /// A listener whose accepted connections hand their lines to a <see cref="LineHandler"/>
+    /// and queue them, from the moment it starts, in one bounded <see cref="MessageQueue"/>.
+    /// </summary>
+    public sealed class TcpServer
+    {
+        private static int s_nextId;
+
+        private readonly Socket _listener;
+        private readonly LineHandler _handler;
+        private readonly ConcurrentDictionary<int, TcpConnection> _connections = new ConcurrentDictionary<int, TcpConnection>();
+        private readonly TcpServerOptions _options;
+        private readonly Timer _idleTimer;
+        private readonly object _stopLock = new object();
+        private Task _acceptLoop;
+        private Task _stopTask;
+        private int _state;
+        private long _totalConnections;
+        private long _connectionsRefused;
+        private long _messagesReceived;
+        private long _bytesReceived;
+        private long _errorCount;
+
+        private TcpServer(Socket listener, TcpServerOptions options, LineHandler handler)
+        {
+            _listener = listener;
+            _options = options;
+            _handler = handler;
+            Id = Interlocked.Increment(ref s_nextId);
+            Name = string.IsNullOrEmpty(options.Name) ? "Server" + Id : options.Name;
+            LocalEndPoint = (IPEndPoint)listener.LocalEndPoint;
+            StartTime = DateTimeOffset.Now;
+            Queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode);
+            if (options.IdleTimeout > TimeSpan.Zero)
+            {
+                var period = TimeSpan.FromMilliseconds(Math.Max(50, Math.Min(1000, options.IdleTimeout.TotalMilliseconds / 4)));
+                _idleTimer = new Timer(_ => CloseIdleConnections(), null, period, period);
+            }
+        }
+
+        public int Id { get; }
+
+        public string Name { get; }
+
+        public IPEndPoint LocalEndPoint { get; }
+
+        public int Port => LocalEndPoint.Port;
+
+        public ServerState State => (ServerState)Volatile.Read(ref _state);
+
+        public DateTimeOffset StartTime { get; }
+
+        public int ConnectionCount => _connections.Count;
+
+        public long TotalConnections => Interlocked.Read(ref _totalConnections);
+
+        /// <summary>Connections closed at once because <see cref="TcpServerOptions.MaxConnections"/> were open.</summary>
+        public long ConnectionsRefused => Interlocked.Read(ref _connectionsRefused);
+
+        public long MessagesReceived => Interlocked.Read(ref _messagesReceived);
+
+        public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+
+        public long MessagesDropped => Queue.DroppedCount;
+
+        public int QueueLength => Queue.Count;
+
+        /// <summary>Connection failures recorded so far (line too long, reset, …).</summary>
+        public long ErrorCount => Interlocked.Read(ref _errorCount);
+
+        public TcpException LastError { get; private set; }
+
+        public TcpServerOptions Options => _options;
+
+        public MessageQueue Queue { get; }
+
+        public IReadOnlyList<TcpConnection> Connections => _connections.Values.OrderBy(c => c.Id).ToList();
+
+        /// <summary>Binds and starts accepting. Fails at once (PortInUse, AddressNotAvailable) with nothing left behind.</summary>
+        public static TcpServer Start(TcpServerOptions options, LineHandler handler)
+        {
+            options.Validate();
+            if (options.Port < 0 || options.Port > 65535) throw new ArgumentOutOfRangeException(nameof(options.Port));
+            if (options.MaxConnections < 1) throw new ArgumentOutOfRangeException(nameof(options.MaxConnections));
+            var address = ParseAddress(options.Address);
+            var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                if (address.Equals(IPAddress.IPv6Any))
+                {
+                    // "::" serves both families where the OS allows it.
+                    try { listener.DualMode = true; } catch (SocketException) { }
+                }
+
+                listener.Bind(new IPEndPoint(address, options.Port));
+                listener.Listen(512);
+            }
+            catch (SocketException e)
+            {
+                listener.Dispose();
+                throw BindError(e, options);
+            }
+
+            var server = new TcpServer(listener, options, handler ?? EchoLineHandler.Instance);
+            server._acceptLoop = server.AcceptLoopAsync();
+            return server;
+        }
+
+        private static IPAddress ParseAddress(string text)
+        {
+            if (string.IsNullOrWhiteSpace(text) || text == "*") return IPAddress.Any;
+            if (IPAddress.TryParse(text.Trim('[', ']'), out var address)) return address;
+            try
+            {
+                var resolved = Dns.GetHostAddresses(text);
+                if (resolved.Length > 0) return resolved[0];
+            }
+            catch (SocketException)
+            {
+                // Reported below as an address this machine can't listen on.
+            }
+
+            throw new TcpException(TcpErrorKind.AddressNotAvailable, $"'{text}' is not an address this machine can listen on.");
+        }
+
+        private static TcpException BindError(SocketException e, TcpServerOptions options)
+        {
+            var where = $"{options.Address}:{options.Port}";
+            switch (e.SocketErrorCode)
+            {
+                case SocketError.AddressAlreadyInUse:
+                    return new TcpException(TcpErrorKind.PortInUse, $"Port {options.Port} is already in use on {options.Address}.", e);
+                case SocketError.AddressNotAvailable:
+                    return new TcpException(TcpErrorKind.AddressNotAvailable, $"{options.Address} is not an address of this machine.", e);
+                case SocketError.AccessDenied:
+                    return new TcpException(TcpErrorKind.PortInUse, $"Permission denied to listen on {where}: ports below 1024 need elevation.", e);
+                default:
+                    return new TcpException(TcpErrorKind.SocketError, $"Can't listen on {where}: {e.Message}", e);
+            }
+        }
+
+        private async Task AcceptLoopAsync()
+        {
+            while (true)
+            {
+                Socket socket;
+                try
+                {
+                    socket = await _listener.AcceptAsync().ConfigureAwait(false);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return;
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.OperationAborted || e.SocketErrorCode == SocketError.Interrupted)
+                {
+                    return;
+                }
+                catch (SocketException e)
+                {
+                    // A connection that failed between SYN and accept (reset, out of handles):
+                    // count it and keep serving the others.
+                    RecordError(new TcpException(TcpErrorKind.SocketError, "Accepting a connection failed: " + e.Message, e), null);
+                    if (State != ServerState.Running) return;
+                    continue;
+                }
+
+                Accept(socket);
+            }
+        }
+
+        private void Accept(Socket socket)
+        {
+            if (State != ServerState.Running || _connections.Count >= _options.MaxConnections)
+            {
+                Interlocked.Increment(ref _connectionsRefused);
+                socket.Dispose();
+                return;
+            }
+
+            TcpConnection connection;
+            try
+            {
+                connection = new TcpConnection(socket, _options, Queue, _handler, this);
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                // Reset before we got to it.
+                socket.Dispose();
+                return;
+            }
+
+            Interlocked.Increment(ref _totalConnections);
+            _connections[connection.Id] = connection;
+            connection.Start();
+        }
+
+        internal void OnConnectionClosed(TcpConnection connection) => _connections.TryRemove(connection.Id, out _);
+
+        internal void CountBytesReceived(int count) => Interlocked.Add(ref _bytesReceived, count);
+
+        internal void CountMessagesReceived(int count) => Interlocked.Add(ref _messagesReceived, count);
+
+        internal void RecordError(TcpException error, TcpConnection connection)
+        {
+            Interlocked.Increment(ref _errorCount);
+            LastError = error;
+            if (error.Kind != TcpErrorKind.ConnectionReset)
+            {
+                Queue.ReportError(error, connection);
+            }
+        }
+
+        private void CloseIdleConnections()
+        {
+            long limit = (long)(_options.IdleTimeout.TotalSeconds * Stopwatch.Frequency);
+            long now = Stopwatch.GetTimestamp();
+            foreach (var connection in _connections.Values)
+            {
+                if (now - connection.LastReceiveTimestamp > limit)
+                {
+                    connection.Abort();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Stops accepting, lets every connection finish the lines it already read (echo and
+        /// queue), closes them, then completes the queue so consumers drain and end.
+        /// </summary>
+        public Task StopAsync()
+        {
+            lock (_stopLock)
+            {
+                return _stopTask ?? (_stopTask = StopCoreAsync());
+            }
+        }
+
+        private async Task StopCoreAsync()
+        {
+            Volatile.Write(ref _state, (int)ServerState.Stopping);
+            _idleTimer?.Dispose();
+            _listener.Dispose();
+            await _acceptLoop.ConfigureAwait(false);
+
+            var connections = _connections.Values.ToList();
+            foreach (var connection in connections)
+            {
+                connection.BeginStop();
+            }
+
+            var all = Task.WhenAll(connections.Select(c => c.Completion));
+            if (await Task.WhenAny(all, Task.Delay(_options.StopTimeout)).ConfigureAwait(false) != all)
+            {
+                // Stuck behind a full Wait-mode queue or a peer that doesn't read: cut them.
+                foreach (var connection in connections)
+                {
+                    connection.Abort();
+                }
+            }
+
+            await all.ConfigureAwait(false);
+            Queue.Complete();
+            Volatile.Write(ref _state, (int)ServerState.Stopped);
+        }
+
+        public override string ToString() => $"{Name} ({LocalEndPoint}, {State})";
+    }
+}

@@ -1,0 +1,38 @@
+using System;
+using System.Management.Automation;
+
+namespace PSTcp.Commands
+{
+    /// <summary>The one place core failures become ErrorRecords with stable ids.</summary>
+    internal static class TcpErrors
+    {
+        public static ErrorRecord From(TcpException error, object target) =>
+            new ErrorRecord(error, error.Kind.ToString(), Category(error.Kind), target);
+
+        public static ErrorRecord From(TcpErrorKind kind, string message, object target) =>
+            From(new TcpException(kind, message), target);
+
+        /// <summary>Wraps anything else (a bad argument the core rejected, …) with a generic id.</summary>
+        public static ErrorRecord From(Exception error, object target) =>
+            error is TcpException tcp ? From(tcp, target)
+            : error is ArgumentException ? new ErrorRecord(error, "InvalidArgument", ErrorCategory.InvalidArgument, target)
+            : new ErrorRecord(error, "TcpError", ErrorCategory.NotSpecified, target);
+
+        private static ErrorCategory Category(TcpErrorKind kind)
+        {
+            switch (kind)
+            {
+                case TcpErrorKind.PortInUse: return ErrorCategory.ResourceUnavailable;
+                case TcpErrorKind.AddressNotAvailable: return ErrorCategory.InvalidArgument;
+                case TcpErrorKind.HostNotFound: return ErrorCategory.ObjectNotFound;
+                case TcpErrorKind.ConnectTimeout: return ErrorCategory.OperationTimeout;
+                case TcpErrorKind.ReceiveTimeout: return ErrorCategory.OperationTimeout;
+                case TcpErrorKind.LineTooLong: return ErrorCategory.LimitsExceeded;
+                case TcpErrorKind.ServerNotFound: return ErrorCategory.ObjectNotFound;
+                case TcpErrorKind.ConnectionNotFound: return ErrorCategory.ObjectNotFound;
+                case TcpErrorKind.ConnectionClosed: return ErrorCategory.ConnectionError;
+                default: return ErrorCategory.ConnectionError;
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace PSTcp.Commands
+{
+    /// <summary>The servers, client connections and consumer jobs of this process.</summary>
+    internal static class TcpRegistry
+    {
+        private static readonly ConcurrentDictionary<int, TcpServer> s_servers = new ConcurrentDictionary<int, TcpServer>();
+        private static readonly ConcurrentDictionary<int, TcpConnection> s_clients = new ConcurrentDictionary<int, TcpConnection>();
+        private static readonly ConcurrentDictionary<System.Guid, TcpConsumerJob> s_jobs = new ConcurrentDictionary<System.Guid, TcpConsumerJob>();
+
+        public static IEnumerable<TcpServer> Servers => s_servers.Values.OrderBy(s => s.Id);
+
+        public static IEnumerable<TcpConnection> Clients => s_clients.Values.OrderBy(c => c.Id);
+
+        public static void Add(TcpServer server) => s_servers[server.Id] = server;
+
+        public static void Remove(TcpServer server) => s_servers.TryRemove(server.Id, out _);
+
+        public static void Add(TcpConnection connection) => s_clients[connection.Id] = connection;
+
+        public static void Remove(TcpConnection connection) => s_clients.TryRemove(connection.Id, out _);
+
+        public static void Add(TcpConsumerJob job) => s_jobs[job.InstanceId] = job;
+
+        public static void Remove(TcpConsumerJob job) => s_jobs.TryRemove(job.InstanceId, out _);
+
+        public static TcpServer FindServer(int id) => s_servers.TryGetValue(id, out var server) ? server : null;
+
+        /// <summary>A connection by id: a client one, or one accepted by a server of this process.</summary>
+        public static TcpConnection FindConnection(int id)
+        {
+            if (s_clients.TryGetValue(id, out var client)) return client;
+            return s_servers.Values.SelectMany(s => s.Connections).FirstOrDefault(c => c.Id == id);
+        }
+
+        /// <summary>Stops everything: Remove-Module must leave no socket bound and no job running.</summary>
+        public static void Shutdown()
+        {
+            foreach (var job in s_jobs.Values.ToList())
+            {
+                job.StopJob();
+            }
+
+            foreach (var connection in s_clients.Values.ToList())
+            {
+                connection.Abort();
+                Remove(connection);
+            }
+
+            var stops = s_servers.Values.Select(s => s.StopAsync()).ToArray();
+            System.Threading.Tasks.Task.WaitAll(stops, System.TimeSpan.FromSeconds(10));
+            s_servers.Clear();
+        }
+    }
+}
