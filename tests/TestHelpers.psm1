@@ -1,0 +1,438 @@
+# Helpers shared by the PSTcp Pester tests. Raw socket clients and listeners here use
+# System.Net.Sockets directly, never PSTcp's own client, so a test of the server does not
+# depend on the client under test.
+
+Set-StrictMode -Version 3.0
+
+$script:Utf8 = [System.Text.UTF8Encoding]::new($false)
+
+function ConvertTo-TimeSpan([object] $Value) {
+    # Plain numbers mean seconds; [TimeSpan]10 would mean ten ticks.
+    if ($Value -is [TimeSpan]) { return $Value }
+    if ($Value -is [string] -and $Value -match '^\s*(\d+(\.\d+)?)\s*(ms|s)\s*$') {
+        if ($Matches[3] -eq 'ms') { return [TimeSpan]::FromMilliseconds([double]$Matches[1]) }
+        return [TimeSpan]::FromSeconds([double]$Matches[1])
+    }
+    if ($Value -is [string]) { return [TimeSpan]::Parse($Value) }
+    [TimeSpan]::FromSeconds([double]$Value)
+}
+
+function Wait-Until {
+    <#
+    .SYNOPSIS
+        Polls a condition every few tens of milliseconds until it is true; throws on timeout.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory, Position = 0)] [scriptblock] $Condition,
+        # A TimeSpan, a number of seconds, or '10s' / '500ms'.
+        [object] $Timeout = 10,
+        [string] $Because,
+        [int] $IntervalMilliseconds = 25
+    )
+    $limit = ConvertTo-TimeSpan $Timeout
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    while ($true) {
+        $ok = $false
+        try { $ok = [bool](& $Condition) } catch { $ok = $false; $lastError = $_ }
+        if ($ok) { return }
+        if ($watch.Elapsed -ge $limit) {
+            $what = if ($Because) { $Because } else { "{ $($Condition.ToString().Trim()) }" }
+            $detail = if (Get-Variable lastError -ErrorAction Ignore) { " (last error: $lastError)" } else { '' }
+            throw "Timed out after $limit waiting for $what$detail"
+        }
+        Start-Sleep -Milliseconds $IntervalMilliseconds
+    }
+}
+
+function ConvertTo-Bytes {
+    # UTF-8 bytes of a string; escapes are the caller's (use "`r`n" in double quotes).
+    param([Parameter(Mandatory, Position = 0)] [AllowEmptyString()] [string] $Text)
+    , $script:Utf8.GetBytes($Text)
+}
+
+function ConvertFrom-Bytes {
+    param([Parameter(Mandatory, Position = 0)] [AllowEmptyCollection()] [byte[]] $Bytes)
+    $script:Utf8.GetString($Bytes)
+}
+
+function ConvertTo-Hex {
+    param([Parameter(Position = 0)] [AllowNull()] [AllowEmptyCollection()] [byte[]] $Bytes)
+    if ($null -eq $Bytes) { return '<null>' }
+    [System.BitConverter]::ToString($Bytes)
+}
+
+function Join-Bytes {
+    # Concatenates byte arrays (or strings, taken as UTF-8) into one byte[].
+    param([Parameter(Mandatory, ValueFromRemainingArguments)] [object[]] $Parts)
+    $stream = [System.IO.MemoryStream]::new()
+    foreach ($part in $Parts) {
+        [byte[]] $bytes = if ($part -is [string]) { $script:Utf8.GetBytes($part) } else { $part }
+        $stream.Write($bytes, 0, $bytes.Length)
+    }
+    , $stream.ToArray()
+}
+
+function New-RawClient {
+    <#
+    .SYNOPSIS
+        A connected System.Net.Sockets.Socket (not PSTcp's client).
+    #>
+    param(
+        [Parameter(Mandatory, Position = 0)] [int] $Port,
+        [string] $Address = '127.0.0.1',
+        [object] $Timeout = 10
+    )
+    $ip = [System.Net.IPAddress]::Parse($Address)
+    $socket = [System.Net.Sockets.Socket]::new($ip.AddressFamily, [System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Tcp)
+    $socket.NoDelay = $true
+    $task = $socket.ConnectAsync($ip, $Port)
+    if (-not $task.Wait([int](ConvertTo-TimeSpan $Timeout).TotalMilliseconds)) {
+        $socket.Dispose()
+        throw "Raw connect to ${Address}:$Port timed out"
+    }
+    $socket
+}
+
+function Send-RawBytes {
+    param(
+        [Parameter(Mandatory, Position = 0)] [System.Net.Sockets.Socket] $Socket,
+        [Parameter(Mandatory, Position = 1)] [object] $Data
+    )
+    [byte[]] $bytes = if ($Data -is [string]) { $script:Utf8.GetBytes($Data) } else { $Data }
+    $sent = 0
+    while ($sent -lt $bytes.Length) {
+        $sent += $Socket.Send($bytes, $sent, $bytes.Length - $sent, [System.Net.Sockets.SocketFlags]::None)
+    }
+}
+
+function Read-RawBytes {
+    <#
+    .SYNOPSIS
+        Reads exactly Count bytes; throws on timeout or on EOF before Count.
+    #>
+    param(
+        [Parameter(Mandatory, Position = 0)] [System.Net.Sockets.Socket] $Socket,
+        [Parameter(Mandatory, Position = 1)] [int] $Count,
+        [object] $Timeout = 10
+    )
+    $buffer = [byte[]]::new($Count)
+    $read = 0
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    $limit = ConvertTo-TimeSpan $Timeout
+    while ($read -lt $Count) {
+        if ($watch.Elapsed -ge $limit) {
+            throw "Read-RawBytes: timed out after $limit with $read of $Count bytes"
+        }
+        if (-not $Socket.Poll(50000, [System.Net.Sockets.SelectMode]::SelectRead)) { continue }
+        $n = $Socket.Receive($buffer, $read, $Count - $read, [System.Net.Sockets.SocketFlags]::None)
+        if ($n -eq 0) { throw "Read-RawBytes: EOF after $read of $Count bytes" }
+        $read += $n
+    }
+    , $buffer
+}
+
+function Read-RawToEnd {
+    <#
+    .SYNOPSIS
+        Reads until the peer closes (EOF); throws on timeout. A reset ends the read too.
+    #>
+    param(
+        [Parameter(Mandatory, Position = 0)] [System.Net.Sockets.Socket] $Socket,
+        [object] $Timeout = 10
+    )
+    $stream = [System.IO.MemoryStream]::new()
+    $buffer = [byte[]]::new(65536)
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    $limit = ConvertTo-TimeSpan $Timeout
+    while ($true) {
+        if ($watch.Elapsed -ge $limit) {
+            throw "Read-RawToEnd: no EOF after $limit ($($stream.Length) bytes read)"
+        }
+        if (-not $Socket.Poll(50000, [System.Net.Sockets.SelectMode]::SelectRead)) { continue }
+        $n = $Socket.Receive($buffer, 0, $buffer.Length, [System.Net.Sockets.SocketFlags]::None)
+        if ($n -eq 0) { break }
+        $stream.Write($buffer, 0, $n)
+    }
+    , $stream.ToArray()
+}
+
+function Read-RawAvailable {
+    <#
+    .SYNOPSIS
+        Collects whatever arrives within a short window (for asserting that something did
+        NOT arrive); returns the bytes, possibly none. Stops early at EOF or at MaxBytes.
+    #>
+    param(
+        [Parameter(Mandatory, Position = 0)] [System.Net.Sockets.Socket] $Socket,
+        [object] $Window = '500ms',
+        [int] $MaxBytes = [int]::MaxValue
+    )
+    $stream = [System.IO.MemoryStream]::new()
+    $buffer = [byte[]]::new(65536)
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    $limit = ConvertTo-TimeSpan $Window
+    while ($watch.Elapsed -lt $limit -and $stream.Length -lt $MaxBytes) {
+        if (-not $Socket.Poll(20000, [System.Net.Sockets.SelectMode]::SelectRead)) { continue }
+        $n = $Socket.Receive($buffer, 0, $buffer.Length, [System.Net.Sockets.SocketFlags]::None)
+        if ($n -eq 0) { break }
+        $stream.Write($buffer, 0, $n)
+    }
+    , $stream.ToArray()
+}
+
+function Close-RawSend {
+    # Half-close: FIN to the peer, the read side stays open.
+    param([Parameter(Mandatory, Position = 0)] [System.Net.Sockets.Socket] $Socket)
+    $Socket.Shutdown([System.Net.Sockets.SocketShutdown]::Send)
+}
+
+function Reset-RawClient {
+    # Abortive close: RST instead of FIN.
+    param([Parameter(Mandatory, Position = 0)] [System.Net.Sockets.Socket] $Socket)
+    $Socket.LingerState = [System.Net.Sockets.LingerOption]::new($true, 0)
+    $Socket.Close()
+}
+
+function Close-RawClient {
+    param([Parameter(Position = 0)] [AllowNull()] [object[]] $Socket)
+    foreach ($s in $Socket) {
+        if ($null -ne $s) { try { $s.Dispose() } catch { } }
+    }
+}
+
+function New-RawListener {
+    # A started System.Net.Sockets.TcpListener on loopback with a free port.
+    param([string] $Address = '127.0.0.1', [int] $Port = 0)
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Parse($Address), $Port)
+    $listener.Start()
+    $listener
+}
+
+function Receive-RawConnection {
+    # Accepts one connection from a raw listener, with a timeout; returns its Socket.
+    param(
+        [Parameter(Mandatory, Position = 0)] [System.Net.Sockets.TcpListener] $Listener,
+        [object] $Timeout = 10
+    )
+    $task = $Listener.AcceptSocketAsync()
+    if (-not $task.Wait([int](ConvertTo-TimeSpan $Timeout).TotalMilliseconds)) {
+        throw 'Receive-RawConnection: no connection arrived'
+    }
+    $task.Result
+}
+
+function Get-FreeTcpPort {
+    # A port that was free a moment ago (bound, then released).
+    param([string] $Address = '127.0.0.1')
+    $listener = New-RawListener -Address $Address
+    try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
+}
+
+function Test-PortBindable {
+    # True when a fresh listener can bind the port now.
+    param([Parameter(Mandatory, Position = 0)] [int] $Port, [string] $Address = '127.0.0.1')
+    try {
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Parse($Address), $Port)
+        $listener.Start()
+        $listener.Stop()
+        $true
+    } catch {
+        $false
+    }
+}
+
+function New-BlackholeEndpoint {
+    <#
+    .SYNOPSIS
+        A loopback listener with backlog 1 that never accepts, its queue filled with extra
+        connections, so a further connect gets no answer (SYNs are dropped).
+        Returns @{ Port; Listener; Fillers }; dispose with Remove-BlackholeEndpoint.
+    #>
+    $listener = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::InterNetwork, [System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Tcp)
+    $listener.Bind([System.Net.IPEndPoint]::new([System.Net.IPAddress]::Loopback, 0))
+    $listener.Listen(1)
+    $port = $listener.LocalEndPoint.Port
+    $fillers = [System.Collections.Generic.List[object]]::new()
+    $full = $false
+    for ($i = 0; $i -lt 16 -and -not $full; $i++) {
+        $s = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::InterNetwork, [System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Tcp)
+        $fillers.Add($s)
+        $task = $s.ConnectAsync([System.Net.IPAddress]::Loopback, $port)
+        # A connect still pending after a while means the backlog is full.
+        if (-not $task.Wait(300)) { $full = $true }
+    }
+    [pscustomobject]@{ Port = $port; Listener = $listener; Fillers = $fillers; Full = $full }
+}
+
+function Remove-BlackholeEndpoint {
+    param([Parameter(Position = 0)] [AllowNull()] $Endpoint)
+    if ($null -eq $Endpoint) { return }
+    foreach ($s in $Endpoint.Fillers) { try { $s.Dispose() } catch { } }
+    try { $Endpoint.Listener.Dispose() } catch { }
+}
+
+function Invoke-Captured {
+    <#
+    .SYNOPSIS
+        Runs a script block; returns its output, every error record (non-terminating and
+        terminating) and the elapsed time, without throwing.
+    #>
+    param([Parameter(Mandatory, Position = 0)] [scriptblock] $ScriptBlock)
+    $output = [System.Collections.Generic.List[object]]::new()
+    $errors = [System.Collections.Generic.List[System.Management.Automation.ErrorRecord]]::new()
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    try {
+        & $ScriptBlock 2>&1 | ForEach-Object {
+            if ($_ -is [System.Management.Automation.ErrorRecord]) { $errors.Add($_) } else { $output.Add($_) }
+        }
+    } catch {
+        $errors.Add($_)
+    }
+    $watch.Stop()
+    [pscustomobject]@{ Output = $output.ToArray(); Errors = $errors.ToArray(); Elapsed = $watch.Elapsed }
+}
+
+function Start-BackgroundScript {
+    <#
+    .SYNOPSIS
+        Runs a script block in its own runspace on another thread ([PowerShell] instance).
+        Returns a handle for Wait-BackgroundScript. The script gets -ArgumentList.
+    #>
+    param(
+        [Parameter(Mandatory, Position = 0)] [scriptblock] $ScriptBlock,
+        [object[]] $ArgumentList = @()
+    )
+    $ps = [PowerShell]::Create()
+    $null = $ps.AddScript($ScriptBlock.ToString())
+    foreach ($a in $ArgumentList) { $null = $ps.AddArgument($a) }
+    $async = $ps.BeginInvoke()
+    [pscustomobject]@{ PowerShell = $ps; Async = $async }
+}
+
+function Wait-BackgroundScript {
+    <#
+    .SYNOPSIS
+        Waits for a background script; returns its output. On timeout it stops the script
+        and throws. Always disposes the instance.
+    #>
+    param(
+        [Parameter(Mandatory, Position = 0)] $Handle,
+        [object] $Timeout = 15
+    )
+    $ps = $Handle.PowerShell
+    try {
+        if (-not $Handle.Async.AsyncWaitHandle.WaitOne([int](ConvertTo-TimeSpan $Timeout).TotalMilliseconds)) {
+            $null = $ps.BeginStop($null, $null)
+            throw "background script did not finish within $Timeout"
+        }
+        $out = $ps.EndInvoke($Handle.Async)
+        foreach ($e in $ps.Streams.Error) { Write-Warning "background script error: $e" }
+        , @($out)
+    } finally {
+        if ($Handle.Async.IsCompleted) { $ps.Dispose() }
+    }
+}
+
+function Stop-BackgroundScript {
+    # Best-effort cleanup for AfterEach.
+    param([Parameter(Position = 0)] [AllowNull()] $Handle)
+    if ($null -eq $Handle) { return }
+    try {
+        if (-not $Handle.Async.IsCompleted) {
+            $stop = $Handle.PowerShell.BeginStop($null, $null)
+            $null = $stop.AsyncWaitHandle.WaitOne(5000)
+        }
+        if ($Handle.Async.IsCompleted) { $Handle.PowerShell.Dispose() }
+    } catch { }
+}
+
+function Get-PwshLaunch {
+    <#
+    .SYNOPSIS
+        How to start a child pwsh like this one: FileName plus leading arguments. Under
+        `dotnet pwsh` the process is dotnet and pwsh.dll must be passed to it.
+    #>
+    $processPath = [System.Environment]::ProcessPath
+    $name = [System.IO.Path]::GetFileNameWithoutExtension($processPath)
+    if ($name -eq 'dotnet') {
+        [pscustomobject]@{ FileName = $processPath; Arguments = @((Join-Path $PSHOME 'pwsh.dll')) }
+    } else {
+        [pscustomobject]@{ FileName = $processPath; Arguments = @() }
+    }
+}
+
+function Invoke-ChildPwsh {
+    <#
+    .SYNOPSIS
+        Runs a child pwsh with the given arguments (after -NoProfile -NonInteractive), optional
+        standard input, and a timeout. Returns ExitCode, StdOut, StdErr, TimedOut, Elapsed.
+    #>
+    param(
+        [Parameter(Mandatory)] [string[]] $ArgumentList,
+        [string] $StandardInput,
+        [object] $Timeout = 60,
+        [string] $WorkingDirectory = (Get-Location).ProviderPath,
+        [switch] $Interactive
+    )
+    $launch = Get-PwshLaunch
+    $info = [System.Diagnostics.ProcessStartInfo]::new($launch.FileName)
+    foreach ($a in $launch.Arguments) { $info.ArgumentList.Add($a) }
+    $info.ArgumentList.Add('-NoProfile')
+    if (-not $Interactive) { $info.ArgumentList.Add('-NonInteractive') }
+    foreach ($a in $ArgumentList) { $info.ArgumentList.Add($a) }
+    $info.UseShellExecute = $false
+    $info.RedirectStandardInput = $true
+    $info.RedirectStandardOutput = $true
+    $info.RedirectStandardError = $true
+    $info.WorkingDirectory = $WorkingDirectory
+    $info.Environment['NO_COLOR'] = '1'
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    $process = [System.Diagnostics.Process]::Start($info)
+    try {
+        $stdout = $process.StandardOutput.ReadToEndAsync()
+        $stderr = $process.StandardError.ReadToEndAsync()
+        if ($PSBoundParameters.ContainsKey('StandardInput')) {
+            $process.StandardInput.Write($StandardInput)
+        }
+        $process.StandardInput.Close()
+        $timedOut = -not $process.WaitForExit([int](ConvertTo-TimeSpan $Timeout).TotalMilliseconds)
+        if ($timedOut) {
+            try { $process.Kill($true) } catch { }
+            $null = $process.WaitForExit(5000)
+        } else {
+            $process.WaitForExit()
+        }
+        $null = $stdout.Wait(5000); $null = $stderr.Wait(5000)
+        [pscustomobject]@{
+            ExitCode = if ($timedOut) { $null } else { $process.ExitCode }
+            StdOut   = if ($stdout.IsCompleted) { $stdout.Result } else { '' }
+            StdErr   = if ($stderr.IsCompleted) { $stderr.Result } else { '' }
+            TimedOut = $timedOut
+            Elapsed  = $watch.Elapsed
+        }
+    } finally {
+        $process.Dispose()
+    }
+}
+
+function Get-TypeNames {
+    param([Parameter(Mandatory, Position = 0)] $InputObject)
+    $InputObject.PSObject.TypeNames
+}
+
+function Clear-PSTcpState {
+    <#
+    .SYNOPSIS
+        Best-effort teardown for AfterEach/AfterAll: removes consumer jobs, closes client
+        connections and stops servers of this process. Never throws.
+    #>
+    param([switch] $KeepJobs)
+    if (-not $KeepJobs) {
+        try { Get-Job | Where-Object PSJobTypeName -eq 'TcpConsumerJob' | Remove-Job -Force -ErrorAction SilentlyContinue } catch { }
+    }
+    try { Get-TcpConnection -ErrorAction SilentlyContinue | Where-Object State -ne 'Closed' | Disconnect-TcpEndpoint -ErrorAction SilentlyContinue } catch { }
+    try { Get-TcpServer -ErrorAction SilentlyContinue | Where-Object State -eq 'Running' | Stop-TcpServer -Confirm:$false -ErrorAction SilentlyContinue } catch { }
+}
+
+Export-ModuleMember -Function *-*
