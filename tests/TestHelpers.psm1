@@ -67,7 +67,7 @@ function Join-Bytes {
     param([Parameter(Mandatory, ValueFromRemainingArguments)] [object[]] $Parts)
     $stream = [System.IO.MemoryStream]::new()
     foreach ($part in $Parts) {
-        [byte[]] $bytes = if ($part -is [string]) { $script:Utf8.GetBytes($part) } else { $part }
+        if ($part -is [string]) { $bytes = $script:Utf8.GetBytes($part) } else { $bytes = [byte[]]$part }
         $stream.Write($bytes, 0, $bytes.Length)
     }
     , $stream.ToArray()
@@ -99,7 +99,7 @@ function Send-RawBytes {
         [Parameter(Mandatory, Position = 0)] [System.Net.Sockets.Socket] $Socket,
         [Parameter(Mandatory, Position = 1)] [object] $Data
     )
-    [byte[]] $bytes = if ($Data -is [string]) { $script:Utf8.GetBytes($Data) } else { $Data }
+    if ($Data -is [string]) { $bytes = $script:Utf8.GetBytes($Data) } else { $bytes = [byte[]]$Data }
     $sent = 0
     while ($sent -lt $bytes.Length) {
         $sent += $Socket.Send($bytes, $sent, $bytes.Length - $sent, [System.Net.Sockets.SocketFlags]::None)
