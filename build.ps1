@@ -31,6 +31,19 @@ $Root = $PSScriptRoot
 $Out = Join-Path $Root 'out'
 $ModuleOut = Join-Path $Out 'PSTcp'
 
+# The pwsh to start children with. Under `dotnet pwsh` this process is dotnet itself, so a
+# child is `dotnet <PSHOME>/pwsh.dll`.
+function Get-PwshCommand {
+    $path = (Get-Process -Id $PID).Path
+    if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return $path, (Join-Path $PSHOME 'pwsh.dll') }
+    , $path
+}
+
+function Invoke-Pwsh {
+    $pwsh = @(Get-PwshCommand)
+    & $pwsh[0] @($pwsh | Select-Object -Skip 1) @args
+}
+
 function Invoke-Native([string] $What, [scriptblock] $Command) {
     & $Command
     if ($LASTEXITCODE -ne 0) { throw "$What failed with exit code $LASTEXITCODE" }
@@ -88,21 +101,9 @@ function Invoke-PesterTests {
     # be able to overwrite out/ next time.
     $pester = Get-PesterPath
     $summary = Join-Path $Out 'test-results/pester.json'
-    $script = {
-        param($Pester, $Tests, $Filter, $Summary)
-        Import-Module $Pester
-        $config = New-PesterConfiguration
-        $config.Run.Path = @(Get-ChildItem $Tests -Filter "$Filter.Tests.ps1" | ForEach-Object FullName)
-        $config.Run.PassThru = $true
-        $config.Output.Verbosity = 'Normal'
-        $config.Should.ErrorAction = 'Continue'
-        $r = Invoke-Pester -Configuration $config
-        @{ Passed = $r.PassedCount; Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount; Skipped = $r.SkippedCount } |
-            ConvertTo-Json | Set-Content $Summary
-    }
     if (Test-Path $summary) { Remove-Item $summary }
-    $pwsh = (Get-Process -Id $PID).Path
-    & $pwsh -NoProfile -NonInteractive -Command $script -args $pester, (Join-Path $Root 'tests'), $TestFilter, $summary | Out-Host
+    Invoke-Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'build/Invoke-PesterTests.ps1') `
+        -Pester $pester -Tests (Join-Path $Root 'tests') -Filter $TestFilter -Summary $summary | Out-Host
     if (-not (Test-Path $summary)) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
     Get-Content $summary -Raw | ConvertFrom-Json
 }
@@ -122,9 +123,8 @@ function Invoke-Test {
 
 function Invoke-Demo {
     Invoke-Build
-    $pwsh = (Get-Process -Id $PID).Path
     # The demo runs in a child pwsh so that its standard input is this process's.
-    & $pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'build/Demo.ps1') -ModulePath $ModuleOut
+    Invoke-Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'build/Demo.ps1') -ModulePath $ModuleOut
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 }
 

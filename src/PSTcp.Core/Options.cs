@@ -48,6 +48,9 @@ namespace PSTcp
         /// <summary>Connections beyond this are accepted and closed at once.</summary>
         public int MaxConnections { get; set; } = DefaultMaxConnections;
 
+        /// <summary>Peers allowed to connect; null or empty allows everyone.</summary>
+        public System.Collections.Generic.IReadOnlyList<AddressRange> AllowedRemoteAddresses { get; set; }
+
         /// <summary>How long a stop waits for connections to finish what they read.</summary>
         public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(5);
     }

@@ -4,7 +4,14 @@ namespace PSTcp
     public enum ServerState { Running, Stopping, Stopped, Failed }
 
     /// <summary>Lifecycle of a <see cref="TcpConnection"/>.</summary>
-    public enum ConnectionState { Open, Closing, Closed }
+    public enum ConnectionState
+    {
+        Open,
+        /// <summary>Our sending side is shut down (FIN sent); lines from the peer still arrive.</summary>
+        HalfClosed,
+        Closing,
+        Closed,
+    }
 
     /// <summary>What a full message queue does with the next message.</summary>
     public enum QueueFullMode

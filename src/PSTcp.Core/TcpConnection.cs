@@ -129,7 +129,7 @@ namespace PSTcp
             }
             finally
             {
-                Interlocked.CompareExchange(ref _state, (int)ConnectionState.Closing, (int)ConnectionState.Open);
+                MarkClosing();
                 CloseSocket();
                 await receiving.ConfigureAwait(false);
                 Volatile.Write(ref _state, (int)ConnectionState.Closed);
@@ -370,7 +370,7 @@ namespace PSTcp
         /// <summary>Closes at once: pending waits are cancelled and the socket is closed.</summary>
         public void Abort()
         {
-            Interlocked.CompareExchange(ref _state, (int)ConnectionState.Closing, (int)ConnectionState.Open);
+            MarkClosing();
             try { _abort.Cancel(); } catch (ObjectDisposedException) { }
             CloseSocket();
         }
@@ -381,7 +381,7 @@ namespace PSTcp
         /// </summary>
         public async Task CloseAsync(TimeSpan linger)
         {
-            if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.Closing, (int)ConnectionState.Open) == (int)ConnectionState.Open)
+            if (MarkClosing() == ConnectionState.Open)
             {
                 await ShutdownSendAsync().ConfigureAwait(false);
             }
@@ -393,6 +393,32 @@ namespace PSTcp
             }
 
             await _completion.ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Half-close: waits for sends in progress, sends FIN, and keeps receiving until the peer
+        /// closes, so a request can be followed by "done" and the whole answer still read.
+        /// </summary>
+        public async Task HalfCloseAsync()
+        {
+            if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.HalfClosed, (int)ConnectionState.Open) == (int)ConnectionState.Open)
+            {
+                await ShutdownSendAsync().ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>Moves Open or HalfClosed to Closing; returns the state it was in.</summary>
+        private ConnectionState MarkClosing()
+        {
+            while (true)
+            {
+                int state = Volatile.Read(ref _state);
+                if (state >= (int)ConnectionState.Closing
+                    || Interlocked.CompareExchange(ref _state, (int)ConnectionState.Closing, state) == state)
+                {
+                    return (ConnectionState)state;
+                }
+            }
         }
 
         private void CloseSocket()

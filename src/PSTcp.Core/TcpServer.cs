@@ -29,6 +29,7 @@ namespace PSTcp
         private int _state;
         private long _totalConnections;
         private long _connectionsRefused;
+        private long _connectionsRejected;
         private long _messagesReceived;
         private long _bytesReceived;
         private long _errorCount;
@@ -68,6 +69,9 @@ namespace PSTcp
 
         /// <summary>Connections closed at once because <see cref="TcpServerOptions.MaxConnections"/> were open.</summary>
         public long ConnectionsRefused => Interlocked.Read(ref _connectionsRefused);
+
+        /// <summary>Connections closed at once because the peer is not in the allow list.</summary>
+        public long ConnectionsRejected => Interlocked.Read(ref _connectionsRejected);
 
         public long MessagesReceived => Interlocked.Read(ref _messagesReceived);
 
@@ -183,6 +187,14 @@ namespace PSTcp
 
         private void Accept(Socket socket)
         {
+            if (!IsAllowed(socket))
+            {
+                // Never reaches the handler or the queue.
+                Interlocked.Increment(ref _connectionsRejected);
+                socket.Dispose();
+                return;
+            }
+
             if (State != ServerState.Running || _connections.Count >= _options.MaxConnections)
             {
                 Interlocked.Increment(ref _connectionsRefused);
@@ -205,6 +217,21 @@ namespace PSTcp
             Interlocked.Increment(ref _totalConnections);
             _connections[connection.Id] = connection;
             connection.Start();
+        }
+
+        private bool IsAllowed(Socket socket)
+        {
+            var allowed = _options.AllowedRemoteAddresses;
+            if (allowed == null || allowed.Count == 0) return true;
+            try
+            {
+                var remote = ((IPEndPoint)socket.RemoteEndPoint).Address;
+                return allowed.Any(range => range.Contains(remote));
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                return false;
+            }
         }
 
         internal void OnConnectionClosed(TcpConnection connection) => _connections.TryRemove(connection.Id, out _);

@@ -10,6 +10,7 @@ namespace PSTcp.Commands
     public sealed class ConnectTcpEndpointCommand : TcpCmdlet
     {
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
+        internal static readonly TimeSpan DefaultRetryInterval = TimeSpan.FromSeconds(1);
 
         [Parameter(Mandatory = true, Position = 0)]
         [Alias("ComputerName", "Host")]
@@ -26,6 +27,14 @@ namespace PSTcp.Commands
         [Parameter]
         [ValidateNotNullOrEmpty]
         public string Name { get; set; }
+
+        /// <summary>Further attempts while the peer refuses or times out.</summary>
+        [Parameter]
+        [ValidateRange(0, int.MaxValue)]
+        public int RetryCount { get; set; }
+
+        [Parameter]
+        public TimeSpan RetryInterval { get; set; } = DefaultRetryInterval;
 
         [Parameter]
         [EncodingTransformation]
@@ -54,31 +63,58 @@ namespace PSTcp.Commands
                 QueueFullMode = QueueFullMode,
             };
 
-            var connection = Connect(this, HostName, Port, Timeout, options);
+            var connection = Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
             TcpRegistry.Add(connection);
             WriteObject(connection);
         }
 
-        /// <summary>Connects, or throws the terminating error the failure maps to.</summary>
-        internal static TcpConnection Connect(TcpCmdlet cmdlet, string host, int port, TimeSpan timeout, ConnectionOptions options)
+        /// <summary>
+        /// Connects, trying again up to <paramref name="retryCount"/> times while the peer refuses
+        /// or times out, so a script can start a client and its server at once. Throws the
+        /// terminating error of the last attempt.
+        /// </summary>
+        internal static TcpConnection Connect(TcpCmdlet cmdlet, string host, int port, TimeSpan timeout,
+            ConnectionOptions options, int retryCount, TimeSpan retryInterval)
         {
             if (timeout <= TimeSpan.Zero)
             {
                 cmdlet.ThrowTerminatingError(TcpErrors.From(new ArgumentException("Timeout must be positive.", nameof(Timeout)), timeout));
             }
 
-            cmdlet.WriteVerbose($"Connecting to {host}:{port} (timeout {timeout.TotalSeconds:0.###} s).");
-            try
+            if (retryInterval < TimeSpan.Zero)
             {
-                var connection = cmdlet.WaitFor(TcpConnection.ConnectAsync(host, port, options, timeout, cmdlet.StoppingToken));
-                cmdlet.WriteVerbose($"{connection.Name} (Id {connection.Id}) connected: {connection.LocalEndPoint} -> {connection.RemoteEndPoint}.");
-                return connection;
+                cmdlet.ThrowTerminatingError(TcpErrors.From(new ArgumentException("RetryInterval can't be negative.", nameof(RetryInterval)), retryInterval));
             }
-            catch (TcpException e)
+
+            for (int attempt = 1; ; attempt++)
             {
-                cmdlet.ThrowTerminatingError(TcpErrors.From(e, $"{host}:{port}"));
-                return null;
+                cmdlet.WriteVerbose($"Connecting to {host}:{port}, attempt {attempt} of {retryCount + 1} (timeout {timeout.TotalSeconds:0.###} s).");
+                try
+                {
+                    var connection = cmdlet.WaitFor(TcpConnection.ConnectAsync(host, port, options, timeout, cmdlet.StoppingToken));
+                    cmdlet.WriteVerbose($"{connection.Name} (Id {connection.Id}) connected: {connection.LocalEndPoint} -> {connection.RemoteEndPoint}.");
+                    return connection;
+                }
+                catch (TcpException e) when (attempt <= retryCount && IsRetryable(e))
+                {
+                    cmdlet.WriteVerbose($"Attempt {attempt} failed ({e.Kind}): {e.Message} Retrying in {retryInterval.TotalSeconds:0.###} s.");
+                    cmdlet.WaitFor(DelayAsync(retryInterval, cmdlet.StoppingToken));
+                }
+                catch (TcpException e)
+                {
+                    cmdlet.ThrowTerminatingError(TcpErrors.From(e, $"{host}:{port}"));
+                    return null;
+                }
             }
+        }
+
+        private static bool IsRetryable(TcpException e) =>
+            e.Kind == TcpErrorKind.ConnectionRefused || e.Kind == TcpErrorKind.ConnectTimeout;
+
+        private static async System.Threading.Tasks.Task<bool> DelayAsync(TimeSpan delay, System.Threading.CancellationToken token)
+        {
+            await System.Threading.Tasks.Task.Delay(delay, token).ConfigureAwait(false);
+            return true;
         }
     }
 }

@@ -15,6 +15,10 @@ namespace PSTcp.Commands
         [ArgumentCompleter(typeof(ConnectionCompleter))]
         public TcpConnection[] Connection { get; set; }
 
+        /// <summary>Half-close: shut down sending only and keep receiving until the peer closes.</summary>
+        [Parameter]
+        public SwitchParameter SendOnly { get; set; }
+
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
@@ -22,8 +26,18 @@ namespace PSTcp.Commands
         {
             foreach (var connection in Connection)
             {
-                if (!ShouldProcess($"{connection.Name} (Id {connection.Id}) to {connection.RemoteEndPoint}", "Disconnect"))
+                if (!ShouldProcess($"{connection.Name} (Id {connection.Id}) to {connection.RemoteEndPoint}", SendOnly ? "Shut down sending" : "Disconnect"))
                 {
+                    continue;
+                }
+
+                if (SendOnly)
+                {
+                    // The peer sees end of stream; its answer still arrives in the queue, and the
+                    // connection closes when the peer closes.
+                    Wait(connection.HalfCloseAsync());
+                    WriteVerbose($"{connection.Name}: sending shut down after {connection.MessagesSent} line(s); still receiving.");
+                    if (PassThru) WriteObject(connection);
                     continue;
                 }
 

@@ -37,6 +37,13 @@ namespace PSTcp.Commands
         public TimeSpan Timeout { get; set; } = ConnectTcpEndpointCommand.DefaultTimeout;
 
         [Parameter(ParameterSetName = ToHost)]
+        [ValidateRange(0, int.MaxValue)]
+        public int RetryCount { get; set; }
+
+        [Parameter(ParameterSetName = ToHost)]
+        public TimeSpan RetryInterval { get; set; } = ConnectTcpEndpointCommand.DefaultRetryInterval;
+
+        [Parameter(ParameterSetName = ToHost)]
         [EncodingTransformation]
         [ArgumentCompleter(typeof(EncodingCompleter))]
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
@@ -58,7 +65,7 @@ namespace PSTcp.Commands
             if (ParameterSetName == ToHost)
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
-                _target = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options);
+                _target = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
                 _ownsConnection = true;
             }
         }

@@ -1,0 +1,22 @@
+<#
+.SYNOPSIS
+    Runs the Pester tests in this (child) process and writes the counts as JSON for build.ps1.
+#>
+param(
+    [Parameter(Mandatory)] [string] $Pester,
+    [Parameter(Mandatory)] [string] $Tests,
+    [string] $Filter = '*',
+    [Parameter(Mandatory)] [string] $Summary
+)
+
+Import-Module $Pester
+$config = New-PesterConfiguration
+$config.Run.Path = @(Get-ChildItem $Tests -Filter "$Filter.Tests.ps1" | ForEach-Object FullName)
+$config.Run.PassThru = $true
+$config.Output.Verbosity = 'Normal'
+$r = Invoke-Pester -Configuration $config
+@{
+    Passed  = $r.PassedCount
+    Failed  = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount
+    Skipped = $r.SkippedCount
+} | ConvertTo-Json | Set-Content $Summary

@@ -1,0 +1,102 @@
+using System;
+using System.Linq;
+using System.Management.Automation;
+using System.Text;
+
+namespace PSTcp.Commands
+{
+    /// <summary>The parameters every server-starting cmdlet shares, and how they become options.</summary>
+    public abstract class ServerCommandBase : TcpCmdlet
+    {
+        [Parameter(Position = 0)]
+        [ValidateRange(0, 65535)]
+        public int Port { get; set; } = TcpServerOptions.DefaultPort;
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string Address { get; set; } = "127.0.0.1";
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string Name { get; set; }
+
+        [Parameter]
+        [ValidateRange(1, int.MaxValue)]
+        public int MaxConnections { get; set; } = TcpServerOptions.DefaultMaxConnections;
+
+        [Parameter]
+        [ValidateRange(1, 1024 * 1024 * 1024)]
+        public int MaxLineLength { get; set; } = ConnectionOptions.DefaultMaxLineLength;
+
+        [Parameter]
+        public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
+
+        [Parameter]
+        [ValidateRange(1, int.MaxValue)]
+        public int QueueCapacity { get; set; } = ConnectionOptions.DefaultQueueCapacity;
+
+        [Parameter]
+        public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
+
+        [Parameter]
+        [EncodingTransformation]
+        [ArgumentCompleter(typeof(EncodingCompleter))]
+        public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
+
+        /// <summary>Addresses and CIDR ranges allowed to connect; others are closed at once.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string[] AllowedRemoteAddress { get; set; }
+
+        /// <summary>Validates the parameters and binds the server; terminating errors on failure.</summary>
+        protected TcpServer StartServer(LineHandler handler)
+        {
+            if (IdleTimeout < TimeSpan.Zero)
+            {
+                ThrowTcpError(new ArgumentException("IdleTimeout can't be negative.", nameof(IdleTimeout)), IdleTimeout);
+            }
+
+            var options = new TcpServerOptions
+            {
+                Address = Address,
+                Port = Port,
+                Name = Name,
+                MaxConnections = MaxConnections,
+                MaxLineLength = MaxLineLength,
+                IdleTimeout = IdleTimeout,
+                QueueCapacity = QueueCapacity,
+                QueueFullMode = QueueFullMode,
+                Encoding = Encoding,
+                AllowedRemoteAddresses = AllowedRemoteAddress?.Select(ParseRange).ToList(),
+            };
+
+            TcpServer server = null;
+            try
+            {
+                server = TcpServer.Start(options, handler);
+            }
+            catch (Exception e) when (e is TcpException || e is ArgumentException)
+            {
+                ThrowTcpError(e, $"{Address}:{Port}");
+            }
+
+            TcpRegistry.Add(server);
+            WriteVerbose($"{server.Name} (Id {server.Id}) is listening on {server.LocalEndPoint}" +
+                (options.AllowedRemoteAddresses == null ? "." : $", allowing {string.Join(", ", options.AllowedRemoteAddresses)}."));
+            return server;
+        }
+
+        private AddressRange ParseRange(string text)
+        {
+            try
+            {
+                return AddressRange.Parse(text);
+            }
+            catch (FormatException e)
+            {
+                ThrowTerminatingError(new ErrorRecord(e, "InvalidAddressRange", ErrorCategory.InvalidArgument, text));
+                return null;
+            }
+        }
+    }
+}
