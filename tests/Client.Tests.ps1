@@ -126,6 +126,30 @@ Describe 'Send-TcpLine and Receive-TcpMessage -Connection' {
         Wait-Until { $c.State -eq 'Closed' } -Because 'the client side to close after the peer did'
     }
 
+    It 'stops a waiting Receive-TcpMessage promptly when the pipeline is stopped (Ctrl+C)' {
+        # The receive runs on another thread in its own runspace so that this one can stop it.
+        $background = Start-BackgroundScript {
+            param($ModulePath, $Connection)
+            Import-Module $ModulePath
+            Receive-TcpMessage -Connection $Connection
+        } -ArgumentList "$PSScriptRoot/../out/PSTcp/PSTcp.psd1", $c
+        try {
+            Send-TcpLine -Connection $c -Line 'before stop'
+            Wait-Until { $background.Output.Count -ge 1 } -Because 'the receive to be running and waiting'
+            $background.Async.IsCompleted | Should -BeFalse
+            $watch = [System.Diagnostics.Stopwatch]::StartNew()
+            $stop = $background.PowerShell.BeginStop($null, $null)
+            $stopped = $stop.AsyncWaitHandle.WaitOne(5000)
+            $watch.Stop()
+            $stopped | Should -BeTrue -Because 'a stopped receive must end'
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 2
+            $background.Output[0].Text | Should -BeExactly 'before stop'
+            $c.State | Should -Be 'Open' -Because 'stopping a receive does not close the connection'
+        } finally {
+            Stop-BackgroundScript $background
+        }
+    }
+
     It 'fails with ReceiveTimeout when fewer than -Count messages arrive within -Timeout' {
         Send-TcpLine -Connection $c -Line 'only', 'two'
         $r = Invoke-Captured { Receive-TcpMessage -Connection $c -Count 5 -Timeout ([TimeSpan]::FromSeconds(1)) }

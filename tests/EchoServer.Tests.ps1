@@ -45,6 +45,17 @@ Describe 'Start-TcpEchoServer' {
         $a.Port | Should -Not -Be $b.Port
     }
 
+    It 'decodes Text with -Encoding, keeping Data and the echo exact' {
+        $server = Start-TcpEchoServer -Port 0 -Encoding ([System.Text.Encoding]::GetEncoding(28591))
+        $client = New-RawClient $server.Port
+        $wire = [byte[]](0x63, 0x61, 0x66, 0xE9, 0x0A)   # "café" in Latin-1: invalid as UTF-8
+        Send-RawBytes $client $wire
+        ConvertTo-Hex (Read-RawBytes $client 5) | Should -Be (ConvertTo-Hex $wire)
+        $message = @(Receive-TcpMessage -Server $server -Count 1 -Timeout ([TimeSpan]::FromSeconds(10)))
+        $message[0].Text | Should -BeExactly "caf$([char]0xE9)"
+        ConvertTo-Hex $message[0].Data | Should -Be '63-61-66-E9'
+    }
+
     It 'uses -Name' {
         $name = "named-$([guid]::NewGuid().ToString('N'))"
         $server = Start-TcpEchoServer -Port 0 -Name $name

@@ -306,8 +306,10 @@ function Start-BackgroundScript {
     $ps = [PowerShell]::Create()
     $null = $ps.AddScript($ScriptBlock.ToString())
     foreach ($a in $ArgumentList) { $null = $ps.AddArgument($a) }
-    $async = $ps.BeginInvoke()
-    [pscustomobject]@{ PowerShell = $ps; Async = $async }
+    # Output goes to a collection the test can watch while the script runs.
+    $output = [System.Management.Automation.PSDataCollection[psobject]]::new()
+    $async = $ps.BeginInvoke([System.Management.Automation.PSDataCollection[psobject]]$null, $output)
+    [pscustomobject]@{ PowerShell = $ps; Async = $async; Output = $output }
 }
 
 function Wait-BackgroundScript {
@@ -326,9 +328,9 @@ function Wait-BackgroundScript {
             $null = $ps.BeginStop($null, $null)
             throw "background script did not finish within $Timeout"
         }
-        $out = $ps.EndInvoke($Handle.Async)
+        $null = $ps.EndInvoke($Handle.Async)
         foreach ($e in $ps.Streams.Error) { Write-Warning "background script error: $e" }
-        , @($out)
+        , @($Handle.Output.ReadAll())
     } finally {
         if ($Handle.Async.IsCompleted) { $ps.Dispose() }
     }
