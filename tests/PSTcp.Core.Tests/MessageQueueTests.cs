@@ -1,0 +1,281 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
+using System.Threading.Channels;
+using System.Threading.Tasks;
+using Xunit;
+
+namespace PSTcp.Tests
+{
+    /// <summary>A connected (never started) connection that messages can name as their origin.</summary>
+    public sealed class OriginFixture : IDisposable
+    {
+        private readonly Socket _listener;
+        private readonly Socket _client;
+        private readonly Socket _accepted;
+
+        public OriginFixture()
+        {
+            _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _listener.Listen(1);
+            _client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            _client.Connect(_listener.LocalEndPoint);
+            _accepted = _listener.Accept();
+        }
+
+        internal TcpConnection NewOrigin() =>
+            new TcpConnection(_accepted, new ConnectionOptions(), new MessageQueue(1, QueueFullMode.Wait), handler: null, server: null);
+
+        public void Dispose()
+        {
+            _accepted.Dispose();
+            _client.Dispose();
+            _listener.Dispose();
+        }
+    }
+
+    public class MessageQueueTests : IClassFixture<OriginFixture>
+    {
+        private readonly OriginFixture _fixture;
+
+        public MessageQueueTests(OriginFixture fixture)
+        {
+            _fixture = fixture;
+        }
+
+        private List<TcpMessage> Messages(int count, TcpConnection origin = null)
+        {
+            origin ??= _fixture.NewOrigin();
+            return Enumerable.Range(1, count)
+                .Select(i => new TcpMessage(Encoding.UTF8.GetBytes("m" + i), ConnectionOptions.DefaultEncoding, origin, i, DateTimeOffset.Now))
+                .ToList();
+        }
+
+        private static List<long> TakeAllNow(MessageQueue queue)
+        {
+            var list = new List<long>();
+            while (queue.Reader.TryRead(out var message)) list.Add(message.Sequence);
+            return list;
+        }
+
+        private static IEnumerable<long> Seq(int from, int count) => Enumerable.Range(from, count).Select(i => (long)i);
+
+        [Fact]
+        public void CapacityMustBePositive()
+        {
+            Assert.Throws<ArgumentOutOfRangeException>(() => new MessageQueue(0, QueueFullMode.Wait));
+        }
+
+        [Theory]
+        [InlineData(1, 1)]
+        [InlineData(5, 3)]
+        [InlineData(10, 25)]
+        public void DropNewestKeepsTheFirstCapacityAndCountsEachDrop(int capacity, int extra)
+        {
+            var origin = _fixture.NewOrigin();
+            var queue = new MessageQueue(capacity, QueueFullMode.DropNewest);
+            foreach (var message in Messages(capacity + extra, origin))
+            {
+                Assert.True(queue.WriteAsync(message, default).IsCompletedSuccessfully);
+            }
+
+            Assert.Equal(capacity, queue.Count);
+            Assert.Equal(extra, queue.DroppedCount);
+            Assert.Equal(extra, origin.MessagesDropped);
+            Assert.Equal(Seq(1, capacity), TakeAllNow(queue));
+        }
+
+        [Theory]
+        [InlineData(1, 1)]
+        [InlineData(5, 3)]
+        [InlineData(10, 25)]
+        public void DropOldestKeepsTheLastCapacityAndCountsEachDrop(int capacity, int extra)
+        {
+            var origin = _fixture.NewOrigin();
+            var queue = new MessageQueue(capacity, QueueFullMode.DropOldest);
+            foreach (var message in Messages(capacity + extra, origin))
+            {
+                Assert.True(queue.WriteAsync(message, default).IsCompletedSuccessfully);
+            }
+
+            Assert.Equal(capacity, queue.Count);
+            Assert.Equal(extra, queue.DroppedCount);
+            Assert.Equal(extra, origin.MessagesDropped);
+            Assert.Equal(Seq(extra + 1, capacity), TakeAllNow(queue));
+        }
+
+        [Fact]
+        public async Task WaitModeWriteCompletesOnlyAfterARead()
+        {
+            const int capacity = 4;
+            var queue = new MessageQueue(capacity, QueueFullMode.Wait);
+            var messages = Messages(capacity + 2);
+            for (int i = 0; i < capacity; i++)
+            {
+                Assert.True(queue.WriteAsync(messages[i], default).IsCompletedSuccessfully);
+            }
+
+            var blocked = queue.WriteAsync(messages[capacity], default).AsTask();
+            await Task.Yield();
+            Assert.False(blocked.IsCompleted);
+            Assert.Equal(capacity, queue.Count);
+
+            Assert.True(queue.Reader.TryRead(out var first));
+            Assert.Equal(1, first.Sequence);
+            await Poll.WithTimeout(blocked, "the waiting write after a read");
+
+            // Full again: the next write waits too.
+            var next = queue.WriteAsync(messages[capacity + 1], default).AsTask();
+            await Task.Yield();
+            Assert.False(next.IsCompleted);
+            var reader = Queues.TakeAsync(queue, capacity + 1);
+            await Poll.WithTimeout(next, "second waiting write");
+            Assert.Equal(Seq(2, capacity + 1), (await reader).Select(m => m.Sequence));
+            Assert.Equal(0, queue.DroppedCount);
+        }
+
+        [Fact]
+        public async Task WaitModeWriteHonoursCancellation()
+        {
+            var queue = new MessageQueue(1, QueueFullMode.Wait);
+            var messages = Messages(2);
+            await queue.WriteAsync(messages[0], default);
+            using var cts = new CancellationTokenSource();
+            var blocked = queue.WriteAsync(messages[1], cts.Token).AsTask();
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Poll.WithTimeout(blocked, "cancelled write"));
+            Assert.Equal(new long[] { 1 }, TakeAllNow(queue));
+        }
+
+        [Theory]
+        [InlineData(QueueFullMode.DropNewest)]
+        [InlineData(QueueFullMode.DropOldest)]
+        public void TakeUnreportedDropsReportsEachDropOnce(QueueFullMode mode)
+        {
+            var queue = new MessageQueue(3, mode);
+            foreach (var message in Messages(3 + 7)) queue.WriteAsync(message, default);
+
+            Assert.Equal(7, queue.TakeUnreportedDrops());
+            Assert.Equal(0, queue.TakeUnreportedDrops());
+            Assert.Equal(7, queue.DroppedCount);
+
+            foreach (var message in Messages(2)) queue.WriteAsync(message, default);
+            Assert.Equal(2, queue.TakeUnreportedDrops());
+            Assert.Equal(0, queue.TakeUnreportedDrops());
+            Assert.Equal(9, queue.DroppedCount);
+        }
+
+        [Fact]
+        public async Task CompleteLetsReadersDrainThenEnds()
+        {
+            var queue = new MessageQueue(10, QueueFullMode.DropOldest);
+            foreach (var message in Messages(5)) await queue.WriteAsync(message, default);
+            queue.Complete();
+
+            var drained = await Queues.DrainToEndAsync(queue);
+            Assert.Equal(Seq(1, 5), drained.Select(m => m.Sequence));
+            await Poll.WithTimeout(queue.Reader.Completion, "reader completion");
+            Assert.True(queue.Reader.Completion.IsCompletedSuccessfully);
+        }
+
+        [Fact]
+        public async Task CompleteWithAnErrorFaultsReadersAfterTheDrain()
+        {
+            var queue = new MessageQueue(10, QueueFullMode.Wait);
+            foreach (var message in Messages(2)) await queue.WriteAsync(message, default);
+            var error = new TcpException(TcpErrorKind.LineTooLong, "too long");
+            queue.Complete(error);
+
+            Assert.True(queue.Reader.TryRead(out _));
+            Assert.True(queue.Reader.TryRead(out _));
+            var thrown = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(queue.Reader.Completion, "faulted completion"));
+            Assert.Same(error, thrown);
+        }
+
+        [Theory]
+        [InlineData(QueueFullMode.Wait)]
+        [InlineData(QueueFullMode.DropOldest)]
+        [InlineData(QueueFullMode.DropNewest)]
+        public async Task WritesAfterCompleteAreCountedAsDropped(QueueFullMode mode)
+        {
+            var queue = new MessageQueue(10, mode);
+            queue.Complete();
+            foreach (var message in Messages(3))
+            {
+                await Poll.WithTimeout(queue.WriteAsync(message, default).AsTask(), "write to a completed queue");
+            }
+
+            Assert.Equal(3, queue.DroppedCount);
+            Assert.Equal(0, queue.Count);
+        }
+
+        [Fact]
+        public async Task CompletingWhileAWriterWaitsCountsItsMessageDropped()
+        {
+            var queue = new MessageQueue(1, QueueFullMode.Wait);
+            var messages = Messages(2);
+            await queue.WriteAsync(messages[0], default);
+            var blocked = queue.WriteAsync(messages[1], default).AsTask();
+            queue.Complete();
+            await Poll.WithTimeout(blocked, "waiting write after complete");
+            Assert.Equal(1, queue.DroppedCount);
+            Assert.Equal(new long[] { 1 }, (await Queues.DrainToEndAsync(queue)).Select(m => m.Sequence));
+        }
+
+        [Fact]
+        public async Task SeveralReadersGetEachMessageExactlyOnce()
+        {
+            const int total = 20000;
+            var queue = new MessageQueue(16, QueueFullMode.Wait);
+            var seen = new ConcurrentBag<long>();
+            var perReader = new int[4];
+            using var cts = new CancellationTokenSource(Poll.DefaultTimeout);
+            var readers = Enumerable.Range(0, perReader.Length).Select(r => Task.Run(async () =>
+            {
+                await foreach (var message in queue.Reader.ReadAllAsync(cts.Token))
+                {
+                    seen.Add(message.Sequence);
+                    Interlocked.Increment(ref perReader[r]);
+                }
+            })).ToArray();
+
+            var origin = _fixture.NewOrigin();
+            var writer = Task.Run(async () =>
+            {
+                for (int i = 1; i <= total; i++)
+                {
+                    var message = new TcpMessage(new byte[] { 1 }, ConnectionOptions.DefaultEncoding, origin, i, DateTimeOffset.Now);
+                    await queue.WriteAsync(message, cts.Token);
+                }
+
+                queue.Complete();
+            });
+
+            await Poll.WithTimeout(Task.WhenAll(readers.Append(writer)), "writer and readers");
+            var sorted = seen.OrderBy(s => s).ToList();
+            Assert.Equal(total, sorted.Count);
+            Assert.Equal(Seq(1, total), sorted);
+            Assert.Equal(0, queue.DroppedCount);
+            Assert.Equal(total, perReader.Sum());
+        }
+
+        [Fact]
+        public void ErrorReportedReachesSubscribers()
+        {
+            var queue = new MessageQueue(1, QueueFullMode.Wait);
+            var origin = _fixture.NewOrigin();
+            TcpErrorEventArgs raised = null;
+            queue.ErrorReported += (_, e) => raised = e;
+            var error = new TcpException(TcpErrorKind.LineTooLong, "x");
+            queue.ReportError(error, origin);
+            Assert.Same(error, raised.Error);
+            Assert.Same(origin, raised.Connection);
+        }
+    }
+}
