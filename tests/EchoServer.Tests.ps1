@@ -244,7 +244,7 @@ Describe 'Counters and connections' {
     It 'counts messages, bytes and connections' {
         Send-RawBytes $client "one`ntwo`nthree`n"
         $null = Read-RawBytes $client 14
-        Wait-Until { (Get-LiveServer).MessagesReceived -eq 3 } -Because 'three messages counted'
+        Wait-Until { $l = Get-LiveServer; $l.MessagesReceived -eq 3 -and $l.QueueLength -eq 3 } -Because 'three messages counted and queued'
         $live = Get-LiveServer
         $live.BytesReceived | Should -Be 14
         $live.ConnectionCount | Should -Be 1

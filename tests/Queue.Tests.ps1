@@ -26,7 +26,7 @@ Describe 'Full queue with a drop mode' {
         Send-RawBytes $client $wire
         # The echo keeps flowing in a drop mode.
         $null = Read-RawBytes $client $wire.Length
-        Wait-Until { (Get-LiveServer).MessagesReceived -eq 150 }
+        Wait-Until { $l = Get-LiveServer; $l.MessagesReceived -eq 150 -and $l.QueueLength + $l.MessagesDropped -ge 150 } -Because 'every line queued or dropped'
         $live = Get-LiveServer
         $live.MessagesDropped | Should -Be 50
         $live.QueueLength | Should -Be 100
@@ -42,7 +42,7 @@ Describe 'Full queue with a drop mode' {
         $wire = New-LineBlock 'o' 150
         Send-RawBytes $client $wire
         $null = Read-RawBytes $client $wire.Length
-        Wait-Until { (Get-LiveServer).MessagesReceived -eq 150 }
+        Wait-Until { $l = Get-LiveServer; $l.MessagesReceived -eq 150 -and $l.QueueLength + $l.MessagesDropped -ge 150 } -Because 'every line queued or dropped'
         (Get-LiveServer).MessagesDropped | Should -Be 50
         $kept = @(Receive-TcpMessage -Server $server -Count 100 -Timeout ([TimeSpan]::FromSeconds(10)) -WarningAction SilentlyContinue)
         $kept | Should -HaveCount 100
