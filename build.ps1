@@ -45,7 +45,8 @@ function Invoke-Pwsh {
 }
 
 function Invoke-Native([string] $What, [scriptblock] $Command) {
-    & $Command
+    # To the host, not the pipeline: callers return values of their own.
+    & $Command | Out-Host
     if ($LASTEXITCODE -ne 0) { throw "$What failed with exit code $LASTEXITCODE" }
 }
 
@@ -102,8 +103,10 @@ function Invoke-PesterTests {
     $pester = Get-PesterPath
     $summary = Join-Path $Out 'test-results/pester.json'
     if (Test-Path $summary) { Remove-Item $summary }
+    # The filter travels in the environment: pwsh on Unix would glob a bare '*' argument.
+    $env:PSTCP_TEST_FILTER = $TestFilter
     Invoke-Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'build/Invoke-PesterTests.ps1') `
-        -Pester $pester -Tests (Join-Path $Root 'tests') -Filter $TestFilter -Summary $summary | Out-Host
+        -Pester $pester -Tests (Join-Path $Root 'tests') -Summary $summary | Out-Host
     if (-not (Test-Path $summary)) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
     Get-Content $summary -Raw | ConvertFrom-Json
 }

@@ -5,7 +5,7 @@
 param(
     [Parameter(Mandatory)] [string] $Pester,
     [Parameter(Mandatory)] [string] $Tests,
-    [string] $Filter = '*',
+    [string] $Filter = $(if ($env:PSTCP_TEST_FILTER) { $env:PSTCP_TEST_FILTER } else { '*' }),
     [Parameter(Mandatory)] [string] $Summary
 )
 

@@ -42,7 +42,7 @@ namespace PSTcp
                             ? new TcpException(TcpErrorKind.ConnectionRefused, $"{host}:{port} refused the connection ({address}).", e)
                             : e.SocketErrorCode == SocketError.TimedOut
                                 ? new TcpException(TcpErrorKind.ConnectTimeout, $"Connecting to {host}:{port} timed out ({address}).", e)
-                                : new TcpException(TcpErrorKind.SocketError, $"Connecting to {host}:{port} failed ({address}): {e.Message}", e);
+                                : new TcpException(TcpErrorKind.ConnectionRefused, $"Connecting to {host}:{port} failed ({address}): {e.Message}", e);
                     }
                 }
 

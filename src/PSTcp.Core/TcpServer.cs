@@ -151,7 +151,7 @@ namespace PSTcp
                 case SocketError.AccessDenied:
                     return new TcpException(TcpErrorKind.PortInUse, $"Permission denied to listen on {where}: ports below 1024 need elevation.", e);
                 default:
-                    return new TcpException(TcpErrorKind.SocketError, $"Can't listen on {where}: {e.Message}", e);
+                    return new TcpException(TcpErrorKind.AddressNotAvailable, $"Can't listen on {where}: {e.Message}", e);
             }
         }
 

@@ -7,7 +7,14 @@ namespace PSTcp.Commands
     internal static class TcpErrors
     {
         public static ErrorRecord From(TcpException error, object target) =>
-            new ErrorRecord(error, error.Kind.ToString(), Category(error.Kind), target);
+            new ErrorRecord(error, ErrorId(error.Kind), Category(error.Kind), target);
+
+        /// <summary>
+        /// The SPEC's ids. A reset or other failure of an established connection is, to a
+        /// script, a connection that closed under it.
+        /// </summary>
+        private static string ErrorId(TcpErrorKind kind) =>
+            kind == TcpErrorKind.ConnectionReset || kind == TcpErrorKind.SocketError ? nameof(TcpErrorKind.ConnectionClosed) : kind.ToString();
 
         public static ErrorRecord From(TcpErrorKind kind, string message, object target) =>
             From(new TcpException(kind, message), target);
