@@ -1,0 +1,259 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Xunit;
+
+namespace PSTcp.Tests
+{
+    public class ClientTests
+    {
+        private static Task<TcpConnection> Connect(int port, ConnectionOptions options = null, double timeoutSeconds = 5, string host = "127.0.0.1") =>
+            TcpConnection.ConnectAsync(host, port, options ?? new ConnectionOptions(), TimeSpan.FromSeconds(timeoutSeconds), CancellationToken.None);
+
+        /// <summary>A plain listener that accepts one connection and hands over the socket.</summary>
+        private sealed class RawServer : IDisposable
+        {
+            private readonly Socket _listener;
+
+            public RawServer()
+            {
+                _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                _listener.Listen(16);
+            }
+
+            public int Port => ((IPEndPoint)_listener.LocalEndPoint).Port;
+
+            public async Task<Socket> AcceptAsync()
+            {
+                using var cts = new CancellationTokenSource(Poll.DefaultTimeout);
+                return await _listener.AcceptAsync(cts.Token);
+            }
+
+            public void Dispose() => _listener.Dispose();
+        }
+
+        [Fact]
+        public async Task RefusedConnectionIsConnectionRefused()
+        {
+            // A bound socket that doesn't listen: the port is ours and answers SYN with RST.
+            using var placeholder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            placeholder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            int port = ((IPEndPoint)placeholder.LocalEndPoint).Port;
+
+            var e = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(Connect(port), "refused connect"));
+            Assert.Equal(TcpErrorKind.ConnectionRefused, e.Kind);
+        }
+
+        [Fact]
+        public async Task UnresolvableHostIsHostNotFound()
+        {
+            var e = await Assert.ThrowsAsync<TcpException>(
+                () => Poll.WithTimeout(Connect(80, host: "nonexistent.invalid"), "DNS failure", TimeSpan.FromSeconds(30)));
+            Assert.Equal(TcpErrorKind.HostNotFound, e.Kind);
+        }
+
+        [Fact]
+        public async Task ListenerThatNeverAcceptsTimesOut()
+        {
+            using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen(1);
+            var endPoint = (IPEndPoint)listener.LocalEndPoint;
+
+            // Fill the accept queue: once it is full the kernel drops further SYNs, so a connect
+            // hangs. Stop at the first filler that doesn't connect quickly.
+            var fillers = new List<Socket>();
+            try
+            {
+                bool full = false;
+                for (int i = 0; i < 16 && !full; i++)
+                {
+                    var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    fillers.Add(filler);
+                    using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                    try
+                    {
+                        await filler.ConnectAsync(endPoint, cts.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        full = true;
+                    }
+                }
+
+                Assert.True(full, "the accept queue never filled up");
+
+                var clock = Stopwatch.StartNew();
+                var e = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(Connect(endPoint.Port, timeoutSeconds: 1), "connect timeout"));
+                Assert.Equal(TcpErrorKind.ConnectTimeout, e.Kind);
+                Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(900), $"gave up after {clock.ElapsedMilliseconds} ms");
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"gave up after {clock.ElapsedMilliseconds} ms");
+            }
+            finally
+            {
+                foreach (var filler in fillers) filler.Dispose();
+            }
+        }
+
+        [Fact]
+        public async Task CallerCancellationIsNotATimeout()
+        {
+            using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen(1);
+            using var cts = new CancellationTokenSource();
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Poll.WithTimeout(
+                TcpConnection.ConnectAsync("127.0.0.1", ((IPEndPoint)listener.LocalEndPoint).Port, new ConnectionOptions(), TimeSpan.FromSeconds(5), cts.Token),
+                "cancelled connect"));
+        }
+
+        [Fact]
+        public async Task RoundTripWithTheEchoServer()
+        {
+            await using var server = new EchoServer();
+            var client = await Connect(server.Port, new ConnectionOptions { Name = "me" });
+            try
+            {
+                Assert.Equal(ConnectionState.Open, client.State);
+                var payload = Encoding.UTF8.GetBytes("hello\r\nw\u00f6rld\n");
+                await client.SendAsync(payload.AsMemory());
+                var echoes = await Queues.TakeAsync(client.Queue, 2);
+                Assert.Equal(new[] { "hello", "w\u00f6rld" }, echoes.Select(m => m.Text));
+                Assert.Equal(new long[] { 1, 2 }, echoes.Select(m => m.Sequence));
+                Assert.All(echoes, m => Assert.Equal("me", m.Source));
+                Assert.All(echoes, m => Assert.Equal(client.Id, m.ConnectionId));
+                Assert.Equal(2, client.MessagesReceived);
+                Assert.Equal(payload.Length, client.BytesSent);
+            }
+            finally
+            {
+                await Poll.WithTimeout(client.CloseAsync(TimeSpan.FromSeconds(2)), "close");
+            }
+
+            Assert.Equal(ConnectionState.Closed, client.State);
+            Assert.Null(client.Error);
+            await Poll.WithTimeout(client.Queue.Reader.Completion, "client queue completes");
+            await Poll.UntilAsync(() => server.Server.ConnectionCount == 0, "server side closed");
+        }
+
+        [Fact]
+        public async Task LineOverTheClientsLimitCompletesItsQueueWithLineTooLong()
+        {
+            const int limit = 50;
+            using var raw = new RawServer();
+            var connecting = Connect(raw.Port, new ConnectionOptions { MaxLineLength = limit });
+            using var peer = await raw.AcceptAsync();
+            var client = await connecting;
+            var reported = new List<TcpErrorEventArgs>();
+            client.Queue.ErrorReported += (_, e) => { lock (reported) reported.Add(e); };
+
+            await peer.SendAsync(Bytes.Latin1("short\n" + new string('L', limit + 1) + "\nnever\n"), SocketFlags.None);
+
+            Assert.Equal("short", (await Queues.TakeAsync(client.Queue, 1)).Single().Text);
+            var e = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(client.Queue.Reader.Completion, "client queue completes"));
+            Assert.Equal(TcpErrorKind.LineTooLong, e.Kind);
+            Assert.Equal(TcpErrorKind.LineTooLong, client.Error.Kind);
+            // Nothing truncated or after it got through.
+            Assert.False(client.Queue.Reader.TryRead(out _));
+            await Poll.WithTimeout(client.Completion, "connection completes");
+            Assert.Equal(ConnectionState.Closed, client.State);
+            lock (reported)
+            {
+                Assert.Equal(TcpErrorKind.LineTooLong, Assert.Single(reported).Error.Kind);
+            }
+        }
+
+        [Fact]
+        public async Task UnterminatedFloodOverTheClientsLimitIsCut()
+        {
+            const int limit = 1000;
+            using var raw = new RawServer();
+            var connecting = Connect(raw.Port, new ConnectionOptions { MaxLineLength = limit });
+            using var peer = await raw.AcceptAsync();
+            var client = await connecting;
+
+            var flood = Enumerable.Repeat((byte)'f', 4096).ToArray();
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try
+            {
+                for (int i = 0; i < 256 && !client.Completion.IsCompleted; i++)
+                {
+                    await peer.SendAsync(flood, SocketFlags.None, cts.Token);
+                }
+            }
+            catch (SocketException)
+            {
+                // The client closed on us: expected.
+            }
+
+            var e = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(client.Queue.Reader.Completion, "client queue completes"));
+            Assert.Equal(TcpErrorKind.LineTooLong, e.Kind);
+            Assert.True(client.BytesReceived < 512 * 1024, $"client read {client.BytesReceived} bytes");
+        }
+
+        [Fact]
+        public async Task PeerResetSurfacesAsAnErrorNotACleanEnd()
+        {
+            using var raw = new RawServer();
+            var connecting = Connect(raw.Port);
+            var peer = await raw.AcceptAsync();
+            var client = await connecting;
+            await peer.SendAsync(Bytes.Latin1("one\npartial"), SocketFlags.None);
+            Assert.Equal("one", (await Queues.TakeAsync(client.Queue, 1)).Single().Text);
+            await Poll.UntilAsync(() => client.BytesReceived == 11, "client read the partial line");
+            peer.LingerState = new LingerOption(true, 0);
+            peer.Close();
+
+            var e = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(client.Queue.Reader.Completion, "client queue completes"));
+            Assert.Equal(TcpErrorKind.ConnectionReset, e.Kind);
+            Assert.False(client.Queue.Reader.TryRead(out _));
+        }
+
+        [Fact]
+        public async Task PeerCloseDeliversTheFinalFragmentAndEndsCleanly()
+        {
+            using var raw = new RawServer();
+            var connecting = Connect(raw.Port);
+            using var peer = await raw.AcceptAsync();
+            var client = await connecting;
+            await peer.SendAsync(Bytes.Latin1("one\r\nlast"), SocketFlags.None);
+            peer.Shutdown(SocketShutdown.Send);
+
+            var messages = await Queues.DrainToEndAsync(client.Queue);
+            Assert.Equal(new[] { "one", "last" }, messages.Select(m => m.Text));
+            Assert.True(client.Queue.Reader.Completion.IsCompletedSuccessfully);
+            Assert.Null(client.Error);
+        }
+
+        [Fact]
+        public async Task SendAfterCloseIsConnectionClosed()
+        {
+            await using var server = new EchoServer();
+            var client = await Connect(server.Port);
+            await Poll.WithTimeout(client.CloseAsync(TimeSpan.FromSeconds(2)), "close");
+            var e = await Assert.ThrowsAsync<TcpException>(async () => await client.SendAsync(new byte[] { 1, (byte)'\n' }.AsMemory()));
+            Assert.Equal(TcpErrorKind.ConnectionClosed, e.Kind);
+        }
+
+        [Fact]
+        public async Task AbortEndsAtOnce()
+        {
+            using var raw = new RawServer();
+            var connecting = Connect(raw.Port);
+            using var peer = await raw.AcceptAsync();
+            var client = await connecting;
+            client.Abort();
+            await Poll.WithTimeout(client.Completion, "completion after abort");
+            Assert.Equal(ConnectionState.Closed, client.State);
+            await Poll.WithTimeout(Queues.DrainToEndAsync(client.Queue), "queue completes");
+        }
+    }
+}
