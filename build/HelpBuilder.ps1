@@ -461,6 +461,7 @@ function Write-Examples([Xml.XmlWriter] $W, $Help) {
         $W.WriteElementString('dev', 'code', $Ns.dev, $example.Code)
         $W.WriteStartElement('dev', 'remarks', $Ns.dev)
         foreach ($b in $example.Remarks) { $W.WriteElementString('maml', 'para', $Ns.maml, $(if ($b.Kind -eq 'Item') { '- ' + $b.Text } else { $b.Text })) }
+        $W.WriteElementString('maml', 'para', $Ns.maml, '')   # a blank line before the next example
         $W.WriteEndElement()
         $W.WriteEndElement()
     }
