@@ -232,6 +232,28 @@ Describe 'Receive-TcpMessage -AsJob' {
         $got[0].Sequence | Should -Be 1
     }
 
+    It 'reads no more than the queue capacity ahead when nobody calls Receive-Job' {
+        Stop-TcpServer -Id $server.Id
+        $server = Start-TcpEchoServer -Port 0 -QueueCapacity 50 -QueueFullMode DropOldest
+        $job = Receive-TcpMessage -Server $server -AsJob
+        $clients.Add((New-RawClient $server.Port))
+        $wire = New-LineBlock 'ahead-' 500
+        Send-RawBytes $clients[0] $wire
+        $null = Read-RawBytes $clients[0] $wire.Length
+        # The job holds at most 50 unreceived, the queue 50: the rest must be dropped.
+        Wait-Until { $l = Get-LiveServer; $l.MessagesReceived -eq 500 -and $l.MessagesDropped -ge 400 } -Because 'the job to stop taking messages nobody receives'
+        $server | Stop-TcpServer
+        $null = Wait-Job $job -Timeout 15
+        $job.State | Should -Be 'Completed'
+        $got = @(Receive-Job $job -WarningAction SilentlyContinue)
+        $got.Count | Should -BeLessOrEqual 101
+        ($got.Count + $server.MessagesDropped) | Should -Be 500
+        # Whatever was kept is in order.
+        $numbers = [int[]]($got.Text | ForEach-Object { $_.Substring(6) })
+        [System.Linq.Enumerable]::SequenceEqual($numbers, [int[]]($numbers | Sort-Object)) | Should -BeTrue
+        $got[-1].Text | Should -BeExactly 'ahead-500'
+    }
+
     It 'shares messages between two consumers, each delivered once' {
         $job1 = Receive-TcpMessage -Server $server -AsJob
         $job2 = Receive-TcpMessage -Server $server -AsJob
