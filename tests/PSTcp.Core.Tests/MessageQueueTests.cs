@@ -12,30 +12,35 @@ using Xunit;
 
 namespace PSTcp.Tests
 {
-    /// <summary>A connected (never started) connection that messages can name as their origin.</summary>
+    /// <summary>Real client connections (to a listener that never reads) that messages can name as their origin.</summary>
     public sealed class OriginFixture : IDisposable
     {
         private readonly Socket _listener;
-        private readonly Socket _client;
-        private readonly Socket _accepted;
+        private readonly List<TcpConnection> _origins = new List<TcpConnection>();
 
         public OriginFixture()
         {
             _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            _listener.Listen(1);
-            _client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            _client.Connect(_listener.LocalEndPoint);
-            _accepted = _listener.Accept();
+            _listener.Listen(256);
         }
 
-        internal TcpConnection NewOrigin() =>
-            new TcpConnection(_accepted, new ConnectionOptions(), new MessageQueue(1, QueueFullMode.Wait), handler: null, server: null);
+        internal TcpConnection NewOrigin()
+        {
+            var port = ((IPEndPoint)_listener.LocalEndPoint).Port;
+            var connection = TcpConnection.ConnectAsync("127.0.0.1", port, new ConnectionOptions(), TimeSpan.FromSeconds(10), CancellationToken.None)
+                .GetAwaiter().GetResult();
+            lock (_origins) _origins.Add(connection);
+            return connection;
+        }
 
         public void Dispose()
         {
-            _accepted.Dispose();
-            _client.Dispose();
+            lock (_origins)
+            {
+                foreach (var origin in _origins) origin.Abort();
+            }
+
             _listener.Dispose();
         }
     }
