@@ -172,6 +172,8 @@ function Invoke-DotnetBuild([string] $Project) {
 $runs = [Collections.Generic.List[object]]::new()
 $skipped = [ordered]@{}
 $benchStart = Get-Date
+# Other work on the machine skews every figure: record the load when we start.
+$loadAtStart = if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg -Raw).Trim() } else { $null }
 try {
     Write-Host "Building the load generator and the peers (Release)..."
     Invoke-DotnetBuild (Join-Path $BenchDir 'PSTcp.Bench/PSTcp.Bench.csproj')
@@ -338,7 +340,8 @@ $machine = [ordered]@{
     nproc       = [Environment]::ProcessorCount
     cpu_model   = Get-FirstMatch '/proc/cpuinfo' '^model name\s*:\s*(.*)$'
     os          = (Get-FirstMatch '/etc/os-release' '^PRETTY_NAME="?([^"]*)"?') ?? [Runtime.InteropServices.RuntimeInformation]::OSDescription
-    kernel      = [Runtime.InteropServices.RuntimeInformation]::OSDescription
+    kernel      = if (Test-Path /proc/sys/kernel/osrelease) { (Get-Content /proc/sys/kernel/osrelease -Raw).Trim() } else { [Environment]::OSVersion.VersionString }
+    loadavg_at_start = $loadAtStart
     memory_kb   = Get-FirstMatch '/proc/meminfo' '^MemTotal:\s*(\d+)'
     dotnet      = [Environment]::Version.ToString()
     powershell  = $PSVersionTable.PSVersion.ToString()
