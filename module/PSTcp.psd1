@@ -11,6 +11,7 @@
     FormatsToProcess     = @('PSTcp.format.ps1xml')
     CmdletsToExport      = @(
         'Start-TcpEchoServer'
+        'Start-TcpServer'
         'Get-TcpServer'
         'Stop-TcpServer'
         'Connect-TcpEndpoint'

@@ -23,6 +23,15 @@ namespace PSTcp
 
         public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
 
+        /// <summary>Client side: speak TLS, validating the server's certificate against <see cref="TlsServerName"/>.</summary>
+        public bool UseTls { get; set; }
+
+        /// <summary>The name the server's certificate must carry; the host name when null.</summary>
+        public string TlsServerName { get; set; }
+
+        /// <summary>Accept any server certificate (self-signed test certificates).</summary>
+        public bool SkipCertificateCheck { get; set; }
+
         /// <summary>A connection that receives nothing this long is closed; zero means never.</summary>
         public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
 
@@ -47,6 +56,12 @@ namespace PSTcp
 
         /// <summary>Connections beyond this are accepted and closed at once.</summary>
         public int MaxConnections { get; set; } = DefaultMaxConnections;
+
+        /// <summary>Serve TLS with this certificate (it must have its private key); null serves plain TCP.</summary>
+        public System.Security.Cryptography.X509Certificates.X509Certificate2 Certificate { get; set; }
+
+        /// <summary>A TLS client that hasn't finished its handshake by then is closed.</summary>
+        public TimeSpan TlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
         /// <summary>Peers allowed to connect; null or empty allows everyone.</summary>
         public System.Collections.Generic.IReadOnlyList<AddressRange> AllowedRemoteAddresses { get; set; }

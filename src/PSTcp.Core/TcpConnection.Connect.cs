@@ -26,8 +26,9 @@ namespace PSTcp
                     try
                     {
                         var socket = await ConnectSocketAsync(new IPEndPoint(address, port), timeoutCts.Token).ConfigureAwait(false);
+                        var transport = await StartTransportAsync(socket, host, options, timeoutCts.Token).ConfigureAwait(false);
                         var queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode);
-                        var connection = new TcpConnection(socket, options, queue, handler: null, server: null);
+                        var connection = new TcpConnection(transport, options, queue, handler: null, server: null);
                         connection.Start();
                         return connection;
                     }
@@ -47,6 +48,33 @@ namespace PSTcp
                 }
 
                 throw last;
+            }
+        }
+
+        private static async Task<Transport> StartTransportAsync(Socket socket, string host, ConnectionOptions options, CancellationToken cancellationToken)
+        {
+            if (!options.UseTls)
+            {
+                return new SocketTransport(socket);
+            }
+
+            var transport = TlsTransport.ForClient(socket, options.TlsServerName ?? host.Trim('[', ']'), options.SkipCertificateCheck);
+            using (cancellationToken.Register(transport.Dispose))
+            {
+                try
+                {
+                    await transport.HandshakeAsync().ConfigureAwait(false);
+                    return transport;
+                }
+                catch (TcpException) when (cancellationToken.IsCancellationRequested)
+                {
+                    throw new OperationCanceledException(cancellationToken);
+                }
+                catch
+                {
+                    transport.Dispose();
+                    throw;
+                }
             }
         }
 

@@ -12,7 +12,6 @@ namespace PSTcp
     {
         // One sender at a time: handlers, broadcast and Send-TcpLine may share a connection.
         private readonly SemaphoreSlim _sendLock = new SemaphoreSlim(1, 1);
-        private SocketAwaitableEventArgs _sendArgs;
         private List<ArraySegment<byte>> _sendSegments;
         private long _bytesSent;
 
@@ -35,18 +34,11 @@ namespace PSTcp
             await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var args = PrepareSend();
-                if (args.BufferList != null) args.BufferList = null;
-                int offset = segment.Offset, remaining = segment.Count;
-                while (remaining > 0)
-                {
-                    args.SetBuffer(segment.Array, offset, remaining);
-                    int sent = await SendOnceAsync(args);
-                    offset += sent;
-                    remaining -= sent;
-                }
+                ThrowIfCantSend();
+                await _transport.SendAsync(segment).ConfigureAwait(false);
+                Interlocked.Add(ref _bytesSent, segment.Count);
             }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
             {
                 throw Closed(e);
             }
@@ -61,7 +53,7 @@ namespace PSTcp
             await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var args = PrepareSend();
+                ThrowIfCantSend();
                 var segments = _sendSegments ?? (_sendSegments = new List<ArraySegment<byte>>());
                 segments.Clear();
                 foreach (var memory in data)
@@ -74,13 +66,10 @@ namespace PSTcp
                     segments.Add(segment);
                 }
 
-                args.SetBuffer(null, 0, 0);
-                args.BufferList = segments;
-                // Stream sockets finish a gathered send whole or fail.
-                await SendOnceAsync(args);
-                args.BufferList = null;
+                await _transport.SendAsync(segments).ConfigureAwait(false);
+                Interlocked.Add(ref _bytesSent, data.Length);
             }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
             {
                 throw Closed(e);
             }
@@ -90,22 +79,12 @@ namespace PSTcp
             }
         }
 
-        private SocketAwaitableEventArgs PrepareSend()
+        private void ThrowIfCantSend()
         {
             if (State != ConnectionState.Open)
             {
                 throw Closed(null);
             }
-
-            return _sendArgs ?? (_sendArgs = new SocketAwaitableEventArgs());
-        }
-
-        private async ValueTask<int> SendOnceAsync(SocketAwaitableEventArgs args)
-        {
-            if (!_socket.SendAsync(args)) args.Complete();
-            int sent = await args;
-            Interlocked.Add(ref _bytesSent, sent);
-            return sent;
         }
 
         /// <summary>Waits for sends in progress, then sends FIN; receiving goes on until the peer closes.</summary>
@@ -114,7 +93,7 @@ namespace PSTcp
             await _sendLock.WaitAsync().ConfigureAwait(false);
             try
             {
-                _socket.Shutdown(SocketShutdown.Send);
+                await _transport.ShutdownSendAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
             {

@@ -21,9 +21,8 @@ namespace PSTcp
         private const int ReceiveSegmentSize = 16 * 1024;
         private static int s_nextId;
 
-        private readonly Socket _socket;
+        private readonly Transport _transport;
         private readonly Pipe _input;
-        private readonly SocketAwaitableEventArgs _receiveArgs = new SocketAwaitableEventArgs();
         private readonly CancellationTokenSource _abort = new CancellationTokenSource();
         private readonly LineFramer _framer;
         private readonly LineHandler _handler;
@@ -40,10 +39,10 @@ namespace PSTcp
         private volatile bool _stopping;
         private Task _completion;
 
-        internal TcpConnection(Socket socket, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server)
+        internal TcpConnection(Transport transport, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server)
         {
-            _socket = socket;
-            _socket.NoDelay = true;
+            _transport = transport;
+            var socket = transport.Socket;
             _handler = handler;
             _framer = new LineFramer(options.MaxLineLength);
             _encoding = options.Encoding;
@@ -121,6 +120,11 @@ namespace PSTcp
 
         private async Task RunAsync()
         {
+            if (Server != null && !await HandshakeAsync().ConfigureAwait(false))
+            {
+                return;
+            }
+
             _handler?.OnConnected(this);
             var receiving = ReceiveLoopAsync();
             try
@@ -130,7 +134,7 @@ namespace PSTcp
             finally
             {
                 MarkClosing();
-                CloseSocket();
+                _transport.Dispose();
                 await receiving.ConfigureAwait(false);
                 Volatile.Write(ref _state, (int)ConnectionState.Closed);
                 _handler?.OnDisconnected(this);
@@ -144,27 +148,43 @@ namespace PSTcp
                     Server.OnConnectionClosed(this);
                 }
 
-                _receiveArgs.Dispose();
                 _abort.Dispose();
+            }
+        }
+
+        /// <summary>Server side: a failed TLS handshake costs only this connection, recorded quietly.</summary>
+        private async Task<bool> HandshakeAsync()
+        {
+            try
+            {
+                await _transport.HandshakeAsync().ConfigureAwait(false);
+                return true;
+            }
+            catch (TcpException e)
+            {
+                Error = e;
+                Server.RecordError(e, this);
+                MarkClosing();
+                _transport.Dispose();
+                Volatile.Write(ref _state, (int)ConnectionState.Closed);
+                Server.OnConnectionClosed(this);
+                _abort.Dispose();
+                return false;
             }
         }
 
         private async Task ReceiveLoopAsync()
         {
             var writer = _input.Writer;
-            var args = _receiveArgs;
-            bool waitForData = true;
+            var transport = _transport;
+            bool waitForData = transport.CanWaitForData;
             try
             {
                 while (true)
                 {
                     if (waitForData)
                     {
-                        // A zero-byte read waits for data without holding a buffer: idle
-                        // connections cost almost no memory.
-                        args.SetBuffer(Array.Empty<byte>(), 0, 0);
-                        if (!_socket.ReceiveAsync(args)) args.Complete();
-                        await args;
+                        await transport.WaitForDataAsync().ConfigureAwait(false);
                     }
 
                     var memory = writer.GetMemory(ReceiveSegmentSize);
@@ -173,16 +193,14 @@ namespace PSTcp
                         throw new InvalidOperationException("The pipe's memory pool must be array-backed.");
                     }
 
-                    args.SetBuffer(segment.Array, segment.Offset, segment.Count);
-                    if (!_socket.ReceiveAsync(args)) args.Complete();
-                    int received = await args;
+                    int received = await transport.ReceiveAsync(segment).ConfigureAwait(false);
                     if (received == 0)
                     {
                         break;
                     }
 
                     // A full buffer means more is likely waiting: skip the next zero-byte read.
-                    waitForData = received < segment.Count;
+                    waitForData = transport.CanWaitForData && received < segment.Count;
                     writer.Advance(received);
                     Interlocked.Add(ref _bytesReceived, received);
                     Server?.CountBytesReceived(received);
@@ -195,7 +213,7 @@ namespace PSTcp
                     }
                 }
             }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
             {
                 // The process loop decides what a failed receive means (reset vs. our own close).
                 _receiveError = e;
@@ -372,7 +390,7 @@ namespace PSTcp
         {
             MarkClosing();
             try { _abort.Cancel(); } catch (ObjectDisposedException) { }
-            CloseSocket();
+            _transport.Dispose();
         }
 
         /// <summary>
@@ -419,20 +437,6 @@ namespace PSTcp
                     return (ConnectionState)state;
                 }
             }
-        }
-
-        private void CloseSocket()
-        {
-            try
-            {
-                _socket.Shutdown(SocketShutdown.Both);
-            }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
-            {
-                // Already reset or closed: nothing left to shut down.
-            }
-
-            _socket.Dispose();
         }
 
         public override string ToString() => $"{Name} ({LocalEndPoint} -> {RemoteEndPoint}, {State})";

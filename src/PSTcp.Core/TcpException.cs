@@ -17,6 +17,10 @@ namespace PSTcp
         ConnectionNotFound,
         ConnectionReset,
         SocketError,
+        TlsHandshakeFailed,
+        CertificateInvalid,
+        SlowReceiver,
+        HandlerFailed,
     }
 
     /// <summary>A failure of the core with a stable <see cref="Kind"/>.</summary>

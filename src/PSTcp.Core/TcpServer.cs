@@ -205,7 +205,10 @@ namespace PSTcp
             TcpConnection connection;
             try
             {
-                connection = new TcpConnection(socket, _options, Queue, _handler, this);
+                Transport transport = _options.Certificate != null
+                    ? TlsTransport.ForServer(socket, _options.Certificate, _options.TlsHandshakeTimeout)
+                    : (Transport)new SocketTransport(socket);
+                connection = new TcpConnection(transport, _options, Queue, _handler, this);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
             {
@@ -240,11 +243,12 @@ namespace PSTcp
 
         internal void CountMessagesReceived(int count) => Interlocked.Add(ref _messagesReceived, count);
 
-        internal void RecordError(TcpException error, TcpConnection connection)
+        /// <summary>Counts a failure on the server and tells its consumers (resets stay quiet).</summary>
+        public void RecordError(TcpException error, TcpConnection connection)
         {
             Interlocked.Increment(ref _errorCount);
             LastError = error;
-            if (error.Kind != TcpErrorKind.ConnectionReset)
+            if (error.Kind != TcpErrorKind.ConnectionReset && error.Kind != TcpErrorKind.TlsHandshakeFailed)
             {
                 Queue.ReportError(error, connection);
             }
@@ -299,6 +303,7 @@ namespace PSTcp
             }
 
             await all.ConfigureAwait(false);
+            (_handler as IDisposable)?.Dispose();
             Queue.Complete();
             Volatile.Write(ref _state, (int)ServerState.Stopped);
         }

@@ -28,6 +28,18 @@ namespace PSTcp.Commands
         [ValidateNotNullOrEmpty]
         public string Name { get; set; }
 
+        /// <summary>Speak TLS; the server's certificate is validated unless -SkipCertificateCheck.</summary>
+        [Parameter]
+        public SwitchParameter UseTls { get; set; }
+
+        /// <summary>The name the server's certificate must carry (default: -HostName).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string ServerName { get; set; }
+
+        [Parameter]
+        public SwitchParameter SkipCertificateCheck { get; set; }
+
         /// <summary>Further attempts while the peer refuses or times out.</summary>
         [Parameter]
         [ValidateRange(0, int.MaxValue)]
@@ -61,6 +73,9 @@ namespace PSTcp.Commands
                 MaxLineLength = MaxLineLength,
                 QueueCapacity = QueueCapacity,
                 QueueFullMode = QueueFullMode,
+                UseTls = UseTls || SkipCertificateCheck || ServerName != null,
+                TlsServerName = ServerName,
+                SkipCertificateCheck = SkipCertificateCheck,
             };
 
             var connection = Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);

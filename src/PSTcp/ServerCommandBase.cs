@@ -1,6 +1,9 @@
 using System;
 using System.Linq;
 using System.Management.Automation;
+using System.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace PSTcp.Commands
@@ -48,6 +51,19 @@ namespace PSTcp.Commands
         [ValidateNotNullOrEmpty]
         public string[] AllowedRemoteAddress { get; set; }
 
+        /// <summary>Serve TLS with this certificate, which must have its private key.</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public X509Certificate2 Certificate { get; set; }
+
+        /// <summary>Serve TLS with the certificate in this PFX (PKCS#12) file.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string CertificatePath { get; set; }
+
+        [Parameter]
+        public SecureString CertificatePassword { get; set; }
+
         /// <summary>Validates the parameters and binds the server; terminating errors on failure.</summary>
         protected TcpServer StartServer(LineHandler handler)
         {
@@ -68,6 +84,7 @@ namespace PSTcp.Commands
                 QueueFullMode = QueueFullMode,
                 Encoding = Encoding,
                 AllowedRemoteAddresses = AllowedRemoteAddress?.Select(ParseRange).ToList(),
+                Certificate = LoadCertificate(),
             };
 
             TcpServer server = null;
@@ -82,8 +99,41 @@ namespace PSTcp.Commands
 
             TcpRegistry.Add(server);
             WriteVerbose($"{server.Name} (Id {server.Id}) is listening on {server.LocalEndPoint}" +
+                (options.Certificate != null ? $" with TLS ({options.Certificate.Subject})" : string.Empty) +
                 (options.AllowedRemoteAddresses == null ? "." : $", allowing {string.Join(", ", options.AllowedRemoteAddresses)}."));
             return server;
+        }
+
+        private X509Certificate2 LoadCertificate()
+        {
+            if (Certificate != null && CertificatePath != null)
+            {
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException("Use -Certificate or -CertificatePath, not both."),
+                    "CertificateConflict", ErrorCategory.InvalidArgument, CertificatePath));
+            }
+
+            var certificate = Certificate;
+            if (CertificatePath != null)
+            {
+                var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(CertificatePath);
+                try
+                {
+                    certificate = CertificatePassword == null ? new X509Certificate2(path) : new X509Certificate2(path, CertificatePassword);
+                }
+                catch (Exception e) when (e is CryptographicException || e is System.IO.IOException)
+                {
+                    ThrowTerminatingError(new ErrorRecord(e, "CertificateInvalid", ErrorCategory.InvalidData, CertificatePath));
+                }
+            }
+
+            if (certificate != null && !certificate.HasPrivateKey)
+            {
+                ThrowTerminatingError(new ErrorRecord(
+                    new ArgumentException($"The certificate '{certificate.Subject}' has no private key; a TLS server needs it."),
+                    "CertificateInvalid", ErrorCategory.InvalidArgument, certificate));
+            }
+
+            return certificate;
         }
 
         private AddressRange ParseRange(string text)

@@ -38,6 +38,8 @@ namespace PSTcp.Commands
                 case TcpErrorKind.ServerNotFound: return ErrorCategory.ObjectNotFound;
                 case TcpErrorKind.ConnectionNotFound: return ErrorCategory.ObjectNotFound;
                 case TcpErrorKind.ConnectionClosed: return ErrorCategory.ConnectionError;
+                case TcpErrorKind.TlsHandshakeFailed: return ErrorCategory.ProtocolError;
+                case TcpErrorKind.CertificateInvalid: return ErrorCategory.SecurityError;
                 default: return ErrorCategory.ConnectionError;
             }
         }

@@ -1,0 +1,127 @@
+using System;
+using System.Collections.Generic;
+using System.Net.Sockets;
+using System.Threading.Tasks;
+
+namespace PSTcp
+{
+    /// <summary>How a connection moves bytes: straight on the socket, or through TLS.</summary>
+    internal abstract class Transport : IDisposable
+    {
+        protected Transport(Socket socket)
+        {
+            Socket = socket;
+            socket.NoDelay = true;
+        }
+
+        public Socket Socket { get; }
+
+        /// <summary>Anything to agree on before lines flow (the TLS handshake).</summary>
+        public virtual Task HandshakeAsync() => Task.CompletedTask;
+
+        /// <summary>Whether <see cref="WaitForDataAsync"/> can wait without a buffer (zero-byte reads).</summary>
+        public abstract bool CanWaitForData { get; }
+
+        public virtual ValueTask WaitForDataAsync() => default;
+
+        /// <summary>Reads into the buffer; 0 means the peer closed its side.</summary>
+        public abstract ValueTask<int> ReceiveAsync(ArraySegment<byte> buffer);
+
+        /// <summary>Sends the whole buffer.</summary>
+        public abstract ValueTask SendAsync(ArraySegment<byte> buffer);
+
+        /// <summary>Sends the segments in order, whole.</summary>
+        public abstract ValueTask SendAsync(IList<ArraySegment<byte>> buffers);
+
+        /// <summary>Sends end-of-stream; receiving goes on.</summary>
+        public virtual Task ShutdownSendAsync()
+        {
+            Socket.Shutdown(SocketShutdown.Send);
+            return Task.CompletedTask;
+        }
+
+        /// <summary>Closes: FIN if it can, then frees the socket. Safe to call twice.</summary>
+        public virtual void Dispose()
+        {
+            try
+            {
+                Socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                // Already reset or closed: nothing left to shut down.
+            }
+
+            Socket.Dispose();
+        }
+    }
+
+    /// <summary>Plain TCP with reusable awaitable socket operations: no allocation per receive or send.</summary>
+    internal sealed class SocketTransport : Transport
+    {
+        private readonly SocketAwaitableEventArgs _receiveArgs = new SocketAwaitableEventArgs();
+        private SocketAwaitableEventArgs _sendArgs;
+
+        public SocketTransport(Socket socket)
+            : base(socket)
+        {
+        }
+
+        public override bool CanWaitForData => true;
+
+        public override async ValueTask WaitForDataAsync()
+        {
+            // A zero-byte read waits for data without holding a buffer: idle connections cost
+            // almost no memory.
+            _receiveArgs.SetBuffer(Array.Empty<byte>(), 0, 0);
+            if (!Socket.ReceiveAsync(_receiveArgs)) _receiveArgs.Complete();
+            await _receiveArgs;
+        }
+
+        public override async ValueTask<int> ReceiveAsync(ArraySegment<byte> buffer)
+        {
+            _receiveArgs.SetBuffer(buffer.Array, buffer.Offset, buffer.Count);
+            if (!Socket.ReceiveAsync(_receiveArgs)) _receiveArgs.Complete();
+            return await _receiveArgs;
+        }
+
+        public override async ValueTask SendAsync(ArraySegment<byte> buffer)
+        {
+            var args = _sendArgs ?? (_sendArgs = new SocketAwaitableEventArgs());
+            if (args.BufferList != null) args.BufferList = null;
+            int offset = buffer.Offset, remaining = buffer.Count;
+            while (remaining > 0)
+            {
+                args.SetBuffer(buffer.Array, offset, remaining);
+                if (!Socket.SendAsync(args)) args.Complete();
+                int sent = await args;
+                offset += sent;
+                remaining -= sent;
+            }
+        }
+
+        public override async ValueTask SendAsync(IList<ArraySegment<byte>> buffers)
+        {
+            var args = _sendArgs ?? (_sendArgs = new SocketAwaitableEventArgs());
+            args.SetBuffer(null, 0, 0);
+            args.BufferList = buffers;
+            try
+            {
+                // Stream sockets finish a gathered send whole or fail.
+                if (!Socket.SendAsync(args)) args.Complete();
+                await args;
+            }
+            finally
+            {
+                args.BufferList = null;
+            }
+        }
+
+        public override void Dispose()
+        {
+            base.Dispose();
+            _receiveArgs.Dispose();
+            _sendArgs?.Dispose();
+        }
+    }
+}
