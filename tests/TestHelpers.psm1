@@ -438,3 +438,94 @@ function Clear-PSTcpState {
 }
 
 Export-ModuleMember -Function *-*
+
+# ---- Added for the limits, faults, server, TLS, IPv6 and ncat-parity tests ----
+
+function Test-RawClosed {
+    <#
+    .SYNOPSIS
+        Reads and discards until the peer closes the connection (EOF or reset); returns $true
+        then, or $false if it is still open after Timeout.
+    #>
+    param(
+        [Parameter(Mandatory, Position = 0)] [System.Net.Sockets.Socket] $Socket,
+        [object] $Timeout = 10
+    )
+    $buffer = [byte[]]::new(65536)
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    $limit = ConvertTo-TimeSpan $Timeout
+    while ($watch.Elapsed -lt $limit) {
+        try {
+            if (-not $Socket.Poll(20000, [System.Net.Sockets.SelectMode]::SelectRead)) { continue }
+            if ($Socket.Receive($buffer, 0, $buffer.Length, [System.Net.Sockets.SocketFlags]::None) -eq 0) { return $true }
+        } catch [System.Net.Sockets.SocketException] {
+            return $true
+        } catch [System.ObjectDisposedException] {
+            return $true
+        }
+    }
+    $false
+}
+
+function Test-IPv6Loopback {
+    # True when a listener can bind ::1 here (some containers have no IPv6 loopback).
+    try {
+        $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::IPv6Loopback, 0)
+        $probe.Start()
+        $probe.Stop()
+        $true
+    } catch {
+        $false
+    }
+}
+
+function Test-DualStack {
+    # True when a listener on :: with IPv6Only off accepts an IPv4 loopback client.
+    if (-not (Test-IPv6Loopback)) { return $false }
+    $listener = $null; $client = $null
+    try {
+        $listener = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::InterNetworkV6, [System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Tcp)
+        $listener.DualMode = $true
+        $listener.Bind([System.Net.IPEndPoint]::new([System.Net.IPAddress]::IPv6Any, 0))
+        $listener.Listen(4)
+        $client = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::InterNetwork, [System.Net.Sockets.SocketType]::Stream, [System.Net.Sockets.ProtocolType]::Tcp)
+        $client.ConnectAsync([System.Net.IPAddress]::Loopback, $listener.LocalEndPoint.Port).Wait(3000)
+    } catch {
+        $false
+    } finally {
+        if ($client) { $client.Dispose() }
+        if ($listener) { $listener.Dispose() }
+    }
+}
+
+function New-TestCertificate {
+    <#
+    .SYNOPSIS
+        A self-signed RSA 2048 certificate for CN=localhost with a SAN of localhost, with its
+        private key (re-imported from PFX so SslStream can use the key on every platform).
+        -NoPrivateKey returns the public part only.
+    #>
+    param([string] $Subject = 'localhost', [switch] $NoPrivateKey)
+    $rsa = [System.Security.Cryptography.RSA]::Create(2048)
+    try {
+        $request = [System.Security.Cryptography.X509Certificates.CertificateRequest]::new(
+            "CN=$Subject", $rsa, [System.Security.Cryptography.HashAlgorithmName]::SHA256,
+            [System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+        $san = [System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder]::new()
+        $san.AddDnsName($Subject)
+        $request.CertificateExtensions.Add($san.Build())
+        $usage = [System.Security.Cryptography.OidCollection]::new()
+        $null = $usage.Add([System.Security.Cryptography.Oid]::new('1.3.6.1.5.5.7.3.1'))   # server authentication
+        $request.CertificateExtensions.Add([System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension]::new($usage, $false))
+        $now = [DateTimeOffset]::UtcNow
+        $cert = $request.CreateSelfSigned($now.AddMinutes(-5), $now.AddDays(1))
+        if ($NoPrivateKey) {
+            return [System.Security.Cryptography.X509Certificates.X509Certificate2]::new($cert.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Cert))
+        }
+        [System.Security.Cryptography.X509Certificates.X509Certificate2]::new($cert.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx))
+    } finally {
+        $rsa.Dispose()
+    }
+}
+
+Export-ModuleMember -Function *-*
