@@ -58,7 +58,7 @@ namespace PSTcp.Tests
         {
             origin ??= _fixture.NewOrigin();
             return Enumerable.Range(1, count)
-                .Select(i => new TcpMessage(Encoding.UTF8.GetBytes("m" + i), ConnectionOptions.DefaultEncoding, origin, i, DateTimeOffset.Now))
+                .Select(i => PSTcp.Tests.Messages.Create(Encoding.UTF8.GetBytes("m" + i), origin, i))
                 .ToList();
         }
 
@@ -255,7 +255,7 @@ namespace PSTcp.Tests
             {
                 for (int i = 1; i <= total; i++)
                 {
-                    var message = new TcpMessage(new byte[] { 1 }, ConnectionOptions.DefaultEncoding, origin, i, DateTimeOffset.Now);
+                    var message = PSTcp.Tests.Messages.Create(new byte[] { 1 }, origin, i);
                     await queue.WriteAsync(message, cts.Token);
                 }
 
