@@ -20,6 +20,8 @@ namespace PSTcp
         private readonly ConcurrentDictionary<int, Outbox> _outboxes = new ConcurrentDictionary<int, Outbox>();
         private readonly int _maxQueuedBytes;
 
+        public override bool NeedsMessages => false;
+
         public BroadcastLineHandler(int maxQueuedBytes = DefaultMaxQueuedBytes)
         {
             _maxQueuedBytes = maxQueuedBytes;
@@ -41,7 +43,7 @@ namespace PSTcp
         }
 
         public override ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
-            IReadOnlyList<TcpMessage> messages, CancellationToken cancellationToken)
+            IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken)
         {
             byte[] bytes = null;
             foreach (var outbox in _outboxes.Values)
@@ -49,7 +51,7 @@ namespace PSTcp
                 if (outbox.Connection == connection) continue;
                 // One copy, shared by every receiver.
                 bytes = bytes ?? rawLines.ToArray();
-                outbox.Post(bytes, messages.Count);
+                outbox.Post(bytes, lineCount);
             }
 
             return default;

@@ -14,13 +14,18 @@ namespace PSTcp
     {
         /// <param name="connection">The connection the lines came from.</param>
         /// <param name="rawLines">The lines exactly as read, terminators included. Valid only until the returned task completes.</param>
-        /// <param name="messages">One message per line. The list is reused after the call.</param>
+        /// <param name="messages">One message per line (empty when <see cref="NeedsMessages"/> is false and nothing is queued). The list is reused after the call.</param>
+        /// <param name="lineCount">How many lines <paramref name="rawLines"/> holds.</param>
         /// <param name="cancellationToken">Cancelled when the connection is aborted.</param>
         public abstract ValueTask OnLinesAsync(
             TcpConnection connection,
             ReadOnlySequence<byte> rawLines,
             IReadOnlyList<TcpMessage> messages,
+            int lineCount,
             CancellationToken cancellationToken);
+
+        /// <summary>Whether the handler reads the messages; if not and nothing is queued, none are built.</summary>
+        public virtual bool NeedsMessages => true;
 
         public virtual void OnConnected(TcpConnection connection) { }
 
@@ -32,13 +37,17 @@ namespace PSTcp
     {
         public static readonly EchoLineHandler Instance = new EchoLineHandler();
 
+        public override bool NeedsMessages => false;
+
         public override ValueTask OnLinesAsync(
             TcpConnection connection,
             ReadOnlySequence<byte> rawLines,
             IReadOnlyList<TcpMessage> messages,
+            int lineCount,
             CancellationToken cancellationToken)
         {
             // Straight from the receive buffers: one send per batch, no copy.
+            connection.CountMessagesSent(lineCount);
             return connection.SendAsync(rawLines, cancellationToken);
         }
     }

@@ -13,7 +13,7 @@ namespace PSTcp
     {
         private readonly Channel<TcpMessage> _channel;
         private long _dropped;
-        private long _unreportedDrops;
+        private long _reportedDrops;
 
         public MessageQueue(int capacity, QueueFullMode fullMode)
         {
@@ -49,7 +49,10 @@ namespace PSTcp
         /// <summary>Raised (on a socket thread) for errors consumers should see, e.g. LineTooLong.</summary>
         public event EventHandler<TcpErrorEventArgs> ErrorReported;
 
-        /// <summary>Queues a message; in Wait mode this waits for room, which pauses the connection.</summary>
+        /// <summary>
+        /// Queues a message; in Wait mode this waits for room, which pauses the connection. A
+        /// cancelled wait leaves the message to the caller (who counts it with <see cref="CountDropped"/>).
+        /// </summary>
         public ValueTask WriteAsync(TcpMessage message, CancellationToken cancellationToken)
         {
             if (_channel.Writer.TryWrite(message))
@@ -77,10 +80,18 @@ namespace PSTcp
             {
                 OnDropped(message);
             }
+
         }
 
+        /// <summary>Counts a message that was read but never made it into the queue.</summary>
+        internal void CountDropped(TcpMessage message) => OnDropped(message);
+
         /// <summary>Drops since the last call: a consumer reports them once as a warning.</summary>
-        public long TakeUnreportedDrops() => Interlocked.Exchange(ref _unreportedDrops, 0);
+        public long TakeUnreportedDrops()
+        {
+            long dropped = Interlocked.Read(ref _dropped);
+            return dropped - Interlocked.Exchange(ref _reportedDrops, dropped);
+        }
 
         internal void ReportError(TcpException error, TcpConnection connection)
         {
@@ -93,7 +104,6 @@ namespace PSTcp
         private void OnDropped(TcpMessage message)
         {
             Interlocked.Increment(ref _dropped);
-            Interlocked.Increment(ref _unreportedDrops);
             message.Origin?.CountDropped();
         }
     }

@@ -66,6 +66,9 @@ namespace PSTcp
         /// <summary>Peers allowed to connect; null or empty allows everyone.</summary>
         public System.Collections.Generic.IReadOnlyList<AddressRange> AllowedRemoteAddresses { get; set; }
 
+        /// <summary>False for an echo-only server: lines are handled but not queued for consumers.</summary>
+        public bool QueueMessages { get; set; } = true;
+
         /// <summary>How long a stop waits for connections to finish what they read.</summary>
         public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(5);
     }

@@ -105,7 +105,16 @@ namespace PSTcp
             }
         }
 
-        private TcpException Closed(Exception inner) =>
-            new TcpException(TcpErrorKind.ConnectionClosed, $"Connection {Id} to {RemoteEndPoint} is closed.", inner);
+        private TcpException Closed(Exception inner)
+        {
+            var socketError = (inner as SocketException)?.SocketErrorCode;
+            if (socketError == SocketError.ConnectionReset || socketError == SocketError.ConnectionAborted || socketError == SocketError.Shutdown)
+            {
+                // The peer went away while we wrote: a reset, as on the receive side.
+                return new TcpException(TcpErrorKind.ConnectionReset, $"Connection {Id} to {RemoteEndPoint} was reset by the peer.", inner);
+            }
+
+            return new TcpException(TcpErrorKind.ConnectionClosed, $"Connection {Id} to {RemoteEndPoint} is closed.", inner);
+        }
     }
 }

@@ -18,7 +18,7 @@ namespace PSTcp
     /// </summary>
     public sealed partial class TcpConnection
     {
-        private const int ReceiveSegmentSize = 16 * 1024;
+        private const int ReceiveSegmentSize = 64 * 1024;
         private static int s_nextId;
 
         private readonly Transport _transport;
@@ -27,6 +27,10 @@ namespace PSTcp
         private readonly LineFramer _framer;
         private readonly LineHandler _handler;
         private readonly List<TcpMessage> _batch = new List<TcpMessage>();
+        private readonly List<long> _lineOffsets = new List<long>();
+        private readonly bool _queueMessages;
+        private readonly bool _makeMessages;
+        private int _batchLines;
         private readonly System.Text.Encoding _encoding;
         private Exception _receiveError;
         private long _bytesReceived;
@@ -48,6 +52,10 @@ namespace PSTcp
             _encoding = options.Encoding;
             Queue = queue;
             Server = server;
+            // An echo-only server (-NoQueue) neither queues nor builds messages: framing just
+            // counts lines and enforces the limit.
+            _queueMessages = server == null || server.Options.QueueMessages;
+            _makeMessages = _queueMessages || (handler != null && handler.NeedsMessages);
             Id = Interlocked.Increment(ref s_nextId);
             Name = string.IsNullOrEmpty(options.Name) || server != null ? "Connection" + Id : options.Name;
             RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint;
@@ -204,7 +212,6 @@ namespace PSTcp
                     writer.Advance(received);
                     Interlocked.Add(ref _bytesReceived, received);
                     Server?.CountBytesReceived(received);
-                    Interlocked.Exchange(ref _lastReceiveTimestamp, Stopwatch.GetTimestamp());
 
                     var flush = await writer.FlushAsync().ConfigureAwait(false);
                     if (flush.IsCompleted)
@@ -236,7 +243,7 @@ namespace PSTcp
                     var buffer = result.Buffer;
                     var rest = buffer;
                     var frame = FrameLines(ref rest);
-                    if (_batch.Count > 0)
+                    if (_batchLines > 0)
                     {
                         await DispatchAsync(buffer.Slice(0, rest.Start), token).ConfigureAwait(false);
                     }
@@ -307,7 +314,8 @@ namespace PSTcp
             }
 
             // The peer closed after an unterminated line: it is a message too.
-            _batch.Add(NewMessage(rest, DateTimeOffset.Now));
+            _batchLines++;
+            if (_makeMessages) _batch.Add(NewMessage(rest, DateTimeOffset.Now));
             await DispatchAsync(rest, token).ConfigureAwait(false);
         }
 
@@ -318,6 +326,62 @@ namespace PSTcp
         /// <summary>Frames the complete lines at the front of <paramref name="rest"/> into the batch.</summary>
         private FrameResult FrameLines(ref ReadOnlySequence<byte> rest)
         {
+            return rest.IsSingleSegment ? FrameSegment(ref rest) : FrameSequence(ref rest);
+        }
+
+        /// <summary>
+        /// The common case, all buffered bytes in one segment: scan the span, copy the complete
+        /// lines out in one block, and let the messages point into it.
+        /// </summary>
+        private FrameResult FrameSegment(ref ReadOnlySequence<byte> rest)
+        {
+            var span = rest.First.Span;
+            int max = _framer.MaxLineLength;
+            int start = 0;
+            var result = FrameResult.NeedMoreData;
+            while (true)
+            {
+                int lf = span.Slice(start).IndexOf((byte)'\n');
+                if (lf < 0)
+                {
+                    if (span.Length - start > max + 1L) result = FrameResult.LineTooLong;
+                    break;
+                }
+
+                int length = lf > 0 && span[start + lf - 1] == (byte)'\r' ? lf - 1 : lf;
+                if (length > max)
+                {
+                    result = FrameResult.LineTooLong;
+                    break;
+                }
+
+                // Offsets for now; the block is copied once the batch is known.
+                if (_makeMessages) _lineOffsets.Add(((long)start << 32) | (uint)length);
+                _batchLines++;
+                start += lf + 1;
+            }
+
+            int count = _lineOffsets.Count;
+            if (count > 0)
+            {
+                var block = span.Slice(0, start).ToArray();
+                // Lines read together share one timestamp: the moment their read completed.
+                var now = DateTimeOffset.Now;
+                for (int i = 0; i < count; i++)
+                {
+                    long entry = _lineOffsets[i];
+                    _batch.Add(new TcpMessage(block, (int)(entry >> 32), (int)(uint)entry, _encoding, this, ++_sequence, now));
+                }
+
+                _lineOffsets.Clear();
+            }
+
+            rest = rest.Slice(start);
+            return result;
+        }
+
+        private FrameResult FrameSequence(ref ReadOnlySequence<byte> rest)
+        {
             var now = default(DateTimeOffset);
             while (true)
             {
@@ -327,43 +391,64 @@ namespace PSTcp
                     return frame;
                 }
 
-                if (_batch.Count == 0)
+                if (_batchLines++ == 0)
                 {
-                    // Lines read together share one timestamp: the moment their read completed.
                     now = DateTimeOffset.Now;
                 }
 
-                _batch.Add(NewMessage(line, now));
+                if (_makeMessages) _batch.Add(NewMessage(line, now));
             }
         }
 
-        private TcpMessage NewMessage(in ReadOnlySequence<byte> line, DateTimeOffset now) =>
-            new TcpMessage(line.ToArray(), _encoding, this, ++_sequence, now);
+        private TcpMessage NewMessage(in ReadOnlySequence<byte> line, DateTimeOffset now)
+        {
+            var data = line.ToArray();
+            return new TcpMessage(data, 0, data.Length, _encoding, this, ++_sequence, now);
+        }
 
         private async ValueTask DispatchAsync(ReadOnlySequence<byte> rawLines, CancellationToken token)
         {
-            Interlocked.Add(ref _messagesReceived, _batch.Count);
-            Server?.CountMessagesReceived(_batch.Count);
+            // Idle means no complete line: a client dribbling bytes without ever ending a line
+            // (slowloris) is as idle as a silent one.
+            Interlocked.Exchange(ref _lastReceiveTimestamp, Stopwatch.GetTimestamp());
+            Interlocked.Add(ref _messagesReceived, _batchLines);
+            Server?.CountMessagesReceived(_batchLines);
+            int queued = 0;
             try
             {
                 if (_handler != null)
                 {
-                    await _handler.OnLinesAsync(this, rawLines, _batch, token).ConfigureAwait(false);
+                    await _handler.OnLinesAsync(this, rawLines, _batch, _batchLines, token).ConfigureAwait(false);
                 }
 
-                var queue = Queue;
-                foreach (var message in _batch)
+                if (_queueMessages)
                 {
-                    var write = queue.WriteAsync(message, token);
-                    if (!write.IsCompletedSuccessfully)
+                    var queue = Queue;
+                    for (; queued < _batch.Count; queued++)
                     {
-                        await write.ConfigureAwait(false);
+                        var write = queue.WriteAsync(_batch[queued], token);
+                        if (!write.IsCompletedSuccessfully)
+                        {
+                            await write.ConfigureAwait(false);
+                        }
                     }
                 }
+            }
+            catch when (_queueMessages)
+            {
+                // The echo failed or the connection was aborted mid-batch: what was read but
+                // not queued is counted as dropped, so received = queued + dropped holds.
+                for (int i = queued; i < _batch.Count; i++)
+                {
+                    Queue.CountDropped(_batch[i]);
+                }
+
+                throw;
             }
             finally
             {
                 _batch.Clear();
+                _batchLines = 0;
             }
         }
 

@@ -9,10 +9,24 @@ namespace PSTcp
     {
         private readonly Encoding _encoding;
         private string _text;
+        private byte[] _data;
 
-        internal TcpMessage(byte[] data, Encoding encoding, TcpConnection connection, long sequence, DateTimeOffset timestamp)
+        // Lines read together share one block; a message copies out its own bytes only when asked.
+        private byte[] _block;
+        private readonly int _offset;
+        private readonly int _length;
+
+        internal TcpMessage(byte[] block, int offset, int length, Encoding encoding, TcpConnection connection, long sequence, DateTimeOffset timestamp)
         {
-            Data = data;
+            _block = block;
+            _offset = offset;
+            _length = length;
+            if (offset == 0 && length == block.Length)
+            {
+                _data = block;
+                _block = null;
+            }
+
             _encoding = encoding;
             ConnectionId = connection.Id;
             RemoteEndPoint = connection.RemoteEndPoint;
@@ -28,10 +42,28 @@ namespace PSTcp
 
         /// <summary>The line decoded with the source's encoding; invalid bytes become U+FFFD.</summary>
         // Decoded on first use: most messages of a busy echo server are never looked at.
-        public string Text => _text ?? (_text = _encoding.GetString(Data));
+        public string Text => _text ?? (_text = _data != null ? _encoding.GetString(_data) : _encoding.GetString(_block, _offset, _length));
 
         /// <summary>The line's exact bytes without the terminator.</summary>
-        public byte[] Data { get; }
+        public byte[] Data
+        {
+            get
+            {
+                if (_data == null)
+                {
+                    var data = new byte[_length];
+                    Buffer.BlockCopy(_block, _offset, data, 0, _length);
+                    _data = data;
+                    // The block may hold many lines: let it go once this one has its own copy.
+                    _block = null;
+                }
+
+                return _data;
+            }
+        }
+
+        /// <summary>Length of the line in bytes, terminator excluded.</summary>
+        public int Length => _length;
 
         public int ConnectionId { get; }
 

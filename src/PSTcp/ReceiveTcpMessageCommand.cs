@@ -53,6 +53,13 @@ namespace PSTcp.Commands
                 ThrowTcpError(new ArgumentException("Timeout can't be negative.", nameof(Timeout)), Timeout);
             }
 
+            if (Server != null && !Server.Options.QueueMessages)
+            {
+                ThrowTerminatingError(new ErrorRecord(
+                    new InvalidOperationException($"{Server.Name} was started with -NoQueue: it keeps no messages to receive."),
+                    "ServerKeepsNoMessages", ErrorCategory.InvalidOperation, Server));
+            }
+
             var source = Server != null ? new MessageSource(Server) : new MessageSource(Connection);
             var limit = MyInvocation.BoundParameters.ContainsKey(nameof(Count)) ? Count : (int?)null;
             var timeout = MyInvocation.BoundParameters.ContainsKey(nameof(Timeout)) ? Timeout : (TimeSpan?)null;

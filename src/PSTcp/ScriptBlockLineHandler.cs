@@ -52,7 +52,7 @@ foreach ($__message in $Messages) {
         public Encoding Encoding { get; }
 
         public override async ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
-            IReadOnlyList<TcpMessage> messages, CancellationToken cancellationToken)
+            IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken)
         {
             var batch = new object[messages.Count];
             for (int i = 0; i < batch.Length; i++) batch[i] = messages[i];

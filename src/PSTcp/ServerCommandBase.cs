@@ -46,6 +46,10 @@ namespace PSTcp.Commands
         [ArgumentCompleter(typeof(EncodingCompleter))]
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
 
+        /// <summary>Echo (or handle) lines without queuing them: for a server nobody consumes from.</summary>
+        [Parameter]
+        public SwitchParameter NoQueue { get; set; }
+
         /// <summary>Addresses and CIDR ranges allowed to connect; others are closed at once.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
@@ -85,6 +89,7 @@ namespace PSTcp.Commands
                 Encoding = Encoding,
                 AllowedRemoteAddresses = AllowedRemoteAddress?.Select(ParseRange).ToList(),
                 Certificate = LoadCertificate(),
+                QueueMessages = !NoQueue,
             };
 
             TcpServer server = null;
