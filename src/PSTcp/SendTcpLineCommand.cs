@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.IO;
 using System.Management.Automation;
 using System.Text;
 
@@ -7,51 +9,87 @@ namespace PSTcp.Commands
     /// <summary>
     /// Send-TcpLine: writes each line plus the terminator. Lines are encoded into one buffer
     /// and sent when it fills and at the end, so a million piped lines cost a few hundred sends.
+    /// Lines come from -Line (or the pipeline) or from files (-Path/-LiteralPath); they go to a
+    /// connection, or to -HostName/-Port (connect, send, close).
     /// </summary>
-    [Cmdlet(VerbsCommunications.Send, "TcpLine", DefaultParameterSetName = ToConnection)]
+    [Cmdlet(VerbsCommunications.Send, "TcpLine", DefaultParameterSetName = ConnectionLines)]
     [OutputType(typeof(TcpConnection))]
     public sealed class SendTcpLineCommand : TcpCmdlet
     {
-        private const string ToConnection = "Connection";
-        private const string ToHost = "HostName";
+        private const string ConnectionLines = "Connection";
+        private const string ConnectionPath = "ConnectionPath";
+        private const string ConnectionLiteralPath = "ConnectionLiteralPath";
+        private const string HostLines = "HostName";
+        private const string HostPath = "HostNamePath";
+        private const string HostLiteralPath = "HostNameLiteralPath";
 
         private LineBuffer _buffer;
         private TcpConnection _target;
         private bool _ownsConnection;
+        private SendProgress _progress;
 
-        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ToConnection)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ConnectionLines)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ConnectionPath)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ConnectionLiteralPath)]
         [ConnectionTransformation]
         [ArgumentCompleter(typeof(ConnectionCompleter))]
         public TcpConnection Connection { get; set; }
 
-        [Parameter(Mandatory = true, ParameterSetName = ToHost)]
+        [Parameter(Mandatory = true, ParameterSetName = HostLines)]
+        [Parameter(Mandatory = true, ParameterSetName = HostPath)]
+        [Parameter(Mandatory = true, ParameterSetName = HostLiteralPath)]
         [Alias("ComputerName")]
         [ValidateNotNullOrEmpty]
         public string HostName { get; set; }
 
-        [Parameter(Mandatory = true, ParameterSetName = ToHost)]
+        [Parameter(Mandatory = true, ParameterSetName = HostLines)]
+        [Parameter(Mandatory = true, ParameterSetName = HostPath)]
+        [Parameter(Mandatory = true, ParameterSetName = HostLiteralPath)]
         [ValidateRange(1, 65535)]
         public int Port { get; set; }
 
-        [Parameter(ParameterSetName = ToHost)]
+        [Parameter(ParameterSetName = HostLines)]
+        [Parameter(ParameterSetName = HostPath)]
+        [Parameter(ParameterSetName = HostLiteralPath)]
         public TimeSpan Timeout { get; set; } = ConnectTcpEndpointCommand.DefaultTimeout;
 
-        [Parameter(ParameterSetName = ToHost)]
+        [Parameter(ParameterSetName = HostLines)]
+        [Parameter(ParameterSetName = HostPath)]
+        [Parameter(ParameterSetName = HostLiteralPath)]
         [ValidateRange(0, int.MaxValue)]
         public int RetryCount { get; set; }
 
-        [Parameter(ParameterSetName = ToHost)]
+        [Parameter(ParameterSetName = HostLines)]
+        [Parameter(ParameterSetName = HostPath)]
+        [Parameter(ParameterSetName = HostLiteralPath)]
         public TimeSpan RetryInterval { get; set; } = ConnectTcpEndpointCommand.DefaultRetryInterval;
 
-        [Parameter(ParameterSetName = ToHost)]
+        [Parameter(ParameterSetName = HostLines)]
+        [Parameter(ParameterSetName = HostPath)]
+        [Parameter(ParameterSetName = HostLiteralPath)]
         [EncodingTransformation]
         [ArgumentCompleter(typeof(EncodingCompleter))]
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
 
-        [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = ConnectionLines)]
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = HostLines)]
         [AllowEmptyString]
         [AllowEmptyCollection]
         public string[] Line { get; set; }
+
+        /// <summary>Send the lines of these files (wildcards allowed).</summary>
+        [Parameter(Mandatory = true, ParameterSetName = ConnectionPath, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, ParameterSetName = HostPath, ValueFromPipelineByPropertyName = true)]
+        [SupportsWildcards]
+        [ValidateNotNullOrEmpty]
+        public string[] Path { get; set; }
+
+        /// <summary>Send the lines of these files, paths taken literally.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = ConnectionLiteralPath, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, ParameterSetName = HostLiteralPath, ValueFromPipelineByPropertyName = true)]
+        [Alias("PSPath", "LP")]
+        [ValidateNotNullOrEmpty]
+        public string[] LiteralPath { get; set; }
 
         [Parameter]
         [ValidateNotNull]
@@ -60,14 +98,18 @@ namespace PSTcp.Commands
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
+        private bool ToHost => HostName != null;
+
         protected override void BeginProcessing()
         {
-            if (ParameterSetName == ToHost)
+            if (ToHost)
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
                 _target = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
                 _ownsConnection = true;
             }
+
+            _progress = new SendProgress(this);
         }
 
         protected override void ProcessRecord()
@@ -76,46 +118,127 @@ namespace PSTcp.Commands
             if (_buffer == null || _buffer.Connection != connection)
             {
                 Flush();
-                _target = _target ?? connection;
-                _buffer = new LineBuffer(connection, EncodingOf(connection), NewLine);
+                _buffer = new LineBuffer(connection, ToHost ? Encoding : connection.Encoding, NewLine);
+            }
+
+            if (Path != null || LiteralPath != null)
+            {
+                foreach (var file in ResolveFiles())
+                {
+                    SendFile(connection, file);
+                }
+
+                return;
             }
 
             if (connection.State != ConnectionState.Open)
             {
                 foreach (var line in Line)
                 {
-                    WriteTcpError(new TcpException(TcpErrorKind.ConnectionClosed, $"Connection {connection.Id} to {connection.RemoteEndPoint} is closed; the line was not sent."), line);
+                    WriteClosedError(connection, line);
                 }
 
                 return;
             }
 
+            _progress.BeginItems(Line.Length);
             foreach (var line in Line)
             {
-                if (!_buffer.Append(line ?? string.Empty))
-                {
-                    Flush();
-                    _buffer.Append(line ?? string.Empty);
-                }
+                Append(line);
+                _progress.Advance(1, 0);
             }
         }
 
         protected override void EndProcessing()
         {
             Flush();
+            _progress?.Complete();
             if (_ownsConnection && _target != null)
             {
                 Wait(_target.CloseAsync(TimeSpan.FromSeconds(2)));
             }
 
-            if (PassThru && _target != null)
+            if (PassThru && (_target ?? Connection) != null)
             {
-                WriteObject(_target);
+                WriteObject(_target ?? Connection);
             }
         }
 
-        private Encoding EncodingOf(TcpConnection connection) =>
-            ParameterSetName == ToHost ? Encoding : connection.Encoding;
+        private void Append(string line)
+        {
+            if (!_buffer.Append(line ?? string.Empty))
+            {
+                Flush();
+                _buffer.Append(line ?? string.Empty);
+            }
+        }
+
+        private void SendFile(TcpConnection connection, string file)
+        {
+            if (connection.State != ConnectionState.Open)
+            {
+                WriteClosedError(connection, file);
+                return;
+            }
+
+            using (var reader = new StreamReader(file, ToHost ? Encoding : connection.Encoding, detectEncodingFromByteOrderMarks: true))
+            {
+                _progress.BeginFile(file, reader.BaseStream.Length);
+                string line;
+                while ((line = reader.ReadLine()) != null)
+                {
+                    Append(line);
+                    _progress.Advance(1, reader.BaseStream.Position);
+                    if (connection.State != ConnectionState.Open) break;
+                }
+            }
+        }
+
+        private IEnumerable<string> ResolveFiles()
+        {
+            var files = new List<string>();
+            if (LiteralPath != null)
+            {
+                foreach (var path in LiteralPath)
+                {
+                    var resolved = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+                    if (File.Exists(resolved)) files.Add(resolved);
+                    else WritePathError(path);
+                }
+
+                return files;
+            }
+
+            foreach (var path in Path)
+            {
+                try
+                {
+                    var resolved = SessionState.Path.GetResolvedProviderPathFromPSPath(path, out var provider);
+                    if (provider.ImplementingType != typeof(Microsoft.PowerShell.Commands.FileSystemProvider))
+                    {
+                        WriteError(new ErrorRecord(new ArgumentException($"'{path}' is not a file system path."),
+                            "NotAFileSystemPath", ErrorCategory.InvalidArgument, path));
+                        continue;
+                    }
+
+                    files.AddRange(resolved);
+                }
+                catch (ItemNotFoundException)
+                {
+                    WritePathError(path);
+                }
+            }
+
+            return files;
+        }
+
+        private void WritePathError(string path) =>
+            WriteError(new ErrorRecord(new FileNotFoundException($"Cannot find the file '{path}'.", path),
+                "PathNotFound", ErrorCategory.ObjectNotFound, path));
+
+        private void WriteClosedError(TcpConnection connection, object target) =>
+            WriteTcpError(new TcpException(TcpErrorKind.ConnectionClosed,
+                $"Connection {connection.Id} to {connection.RemoteEndPoint} is closed; nothing was sent."), target);
 
         private void Flush()
         {
