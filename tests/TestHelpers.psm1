@@ -528,4 +528,17 @@ function New-TestCertificate {
     }
 }
 
+function Get-BackgroundOutput {
+    <#
+    .SYNOPSIS
+        A snapshot of what a Start-BackgroundScript handle has output so far, without waiting.
+        (Enumerating its PSDataCollection directly blocks until the script ends.)
+    #>
+    param([Parameter(Mandatory, Position = 0)] $Handle)
+    $items = [System.Collections.Generic.List[object]]::new()
+    $count = $Handle.Output.Count
+    for ($i = 0; $i -lt $count; $i++) { $items.Add($Handle.Output[$i]) }
+    , $items.ToArray()
+}
+
 Export-ModuleMember -Function *-*
