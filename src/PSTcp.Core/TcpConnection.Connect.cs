@@ -16,6 +16,7 @@ namespace PSTcp
             string host, int port, ConnectionOptions options, TimeSpan timeout, CancellationToken cancellationToken)
         {
             options.Validate();
+            var target = host.IndexOf(':') >= 0 && !host.StartsWith("[", StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
             var addresses = await ResolveAsync(host).ConfigureAwait(false);
             using (var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
@@ -35,15 +36,15 @@ namespace PSTcp
                     catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                     {
                         throw new TcpException(TcpErrorKind.ConnectTimeout,
-                            $"Connecting to {host}:{port} timed out after {timeout.TotalSeconds:0.###} s.");
+                            $"Connecting to {target} timed out after {timeout.TotalSeconds:0.###} s.");
                     }
                     catch (SocketException e)
                     {
                         last = e.SocketErrorCode == SocketError.ConnectionRefused
-                            ? new TcpException(TcpErrorKind.ConnectionRefused, $"{host}:{port} refused the connection ({address}).", e)
+                            ? new TcpException(TcpErrorKind.ConnectionRefused, $"{target} refused the connection ({address}).", e)
                             : e.SocketErrorCode == SocketError.TimedOut
-                                ? new TcpException(TcpErrorKind.ConnectTimeout, $"Connecting to {host}:{port} timed out ({address}).", e)
-                                : new TcpException(TcpErrorKind.ConnectionRefused, $"Connecting to {host}:{port} failed ({address}): {e.Message}", e);
+                                ? new TcpException(TcpErrorKind.ConnectTimeout, $"Connecting to {target} timed out ({address}).", e)
+                                : new TcpException(TcpErrorKind.ConnectionRefused, $"Connecting to {target} failed ({address}): {e.Message}", e);
                     }
                 }
 
