@@ -49,6 +49,14 @@ namespace PSTcp
         /// <summary>Raised (on a socket thread) for errors consumers should see, e.g. LineTooLong.</summary>
         public event EventHandler<TcpErrorEventArgs> ErrorReported;
 
+        /// <summary>Raised (on a socket thread) when a connection of this source opens or closes.</summary>
+        public event EventHandler<TcpConnectionEventArgs> ConnectionChanged;
+
+        internal void ReportConnection(TcpConnection connection, bool opened)
+        {
+            ConnectionChanged?.Invoke(this, new TcpConnectionEventArgs(connection, opened));
+        }
+
         /// <summary>
         /// Queues a message; in Wait mode this waits for room, which pauses the connection. A
         /// cancelled wait leaves the message to the caller (who counts it with <see cref="CountDropped"/>).
@@ -119,5 +127,24 @@ namespace PSTcp
         public TcpException Error { get; }
 
         public TcpConnection Connection { get; }
+    }
+
+    public sealed class TcpConnectionEventArgs : EventArgs
+    {
+        public TcpConnectionEventArgs(TcpConnection connection, bool opened)
+        {
+            Connection = connection;
+            Opened = opened;
+        }
+
+        public TcpConnection Connection { get; }
+
+        /// <summary>True when the connection was accepted, false when it closed.</summary>
+        public bool Opened { get; }
+
+        public override string ToString() => Opened
+            ? $"Connection {Connection.Id} from {Connection.RemoteEndPoint} accepted."
+            : $"Connection {Connection.Id} from {Connection.RemoteEndPoint} closed after {Connection.MessagesReceived} line(s) received, {Connection.MessagesSent} sent" +
+              (Connection.Error != null ? $": {Connection.Error.Message}" : ".");
     }
 }

@@ -219,6 +219,7 @@ namespace PSTcp
 
             Interlocked.Increment(ref _totalConnections);
             _connections[connection.Id] = connection;
+            Queue.ReportConnection(connection, opened: true);
             connection.Start();
         }
 
@@ -237,7 +238,13 @@ namespace PSTcp
             }
         }
 
-        internal void OnConnectionClosed(TcpConnection connection) => _connections.TryRemove(connection.Id, out _);
+        internal void OnConnectionClosed(TcpConnection connection)
+        {
+            if (_connections.TryRemove(connection.Id, out _))
+            {
+                Queue.ReportConnection(connection, opened: false);
+            }
+        }
 
         internal void CountBytesReceived(int count) => Interlocked.Add(ref _bytesReceived, count);
 

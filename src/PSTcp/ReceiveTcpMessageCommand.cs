@@ -65,7 +65,8 @@ namespace PSTcp.Commands
             var timeout = MyInvocation.BoundParameters.ContainsKey(nameof(Timeout)) ? Timeout : (TimeSpan?)null;
             if (AsJob)
             {
-                var job = new TcpConsumerJob(source, limit, timeout, MyInvocation.Line, Name);
+                var verbose = MyInvocation.BoundParameters.TryGetValue("Verbose", out var v) && ((SwitchParameter)v).IsPresent;
+                var job = new TcpConsumerJob(source, limit, timeout, MyInvocation.Line, Name, verbose);
                 JobRepository.Add(job);
                 job.Start();
                 WriteVerbose($"Consumer job {job.Id} ({job.Name}) takes messages from {source.Name}.");
@@ -82,6 +83,9 @@ namespace PSTcp.Commands
             var errors = new ConcurrentQueue<TcpErrorEventArgs>();
             EventHandler<TcpErrorEventArgs> onError = (_, e) => errors.Enqueue(e);
             source.Queue.ErrorReported += onError;
+            var events = new ConcurrentQueue<TcpConnectionEventArgs>();
+            EventHandler<TcpConnectionEventArgs> onConnection = (_, e) => events.Enqueue(e);
+            source.Queue.ConnectionChanged += onConnection;
             var clock = Stopwatch.StartNew();
             int received = 0;
             try
@@ -100,6 +104,7 @@ namespace PSTcp.Commands
                         }
 
                         WriteErrors(errors);
+                        WriteEvents(events);
                         WriteDropWarning(source);
                         if (limit != null && received >= limit) break;
                         if (!WaitForMessages(reader, deadline.Token)) break;
@@ -115,7 +120,10 @@ namespace PSTcp.Commands
             finally
             {
                 source.Queue.ErrorReported -= onError;
+                source.Queue.ConnectionChanged -= onConnection;
             }
+
+            WriteEvents(events);
 
             WriteErrors(errors);
             if (limit != null && received < limit && !(source.Queue.Reader.Completion.IsCompleted))
@@ -149,6 +157,14 @@ namespace PSTcp.Commands
             while (errors.TryDequeue(out var e))
             {
                 WriteError(TcpErrors.From(e.Error, (object)e.Connection ?? e.Error));
+            }
+        }
+
+        private void WriteEvents(ConcurrentQueue<TcpConnectionEventArgs> events)
+        {
+            while (events.TryDequeue(out var e))
+            {
+                WriteVerbose(e.ToString());
             }
         }
 

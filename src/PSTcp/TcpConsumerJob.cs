@@ -23,11 +23,12 @@ namespace PSTcp.Commands
         private readonly TimeSpan? _timeout;
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly EventHandler<TcpErrorEventArgs> _onError;
+        private readonly EventHandler<TcpConnectionEventArgs> _onConnection;
         private Task _run;
         private int _finished;
         private long _received;
 
-        internal TcpConsumerJob(MessageSource source, int? limit, TimeSpan? timeout, string command, string name)
+        internal TcpConsumerJob(MessageSource source, int? limit, TimeSpan? timeout, string command, string name, bool verbose = false)
             : base(command, name)
         {
             _source = source;
@@ -35,6 +36,8 @@ namespace PSTcp.Commands
             _timeout = timeout;
             PSJobTypeName = JobTypeName;
             _onError = (_, e) => AddError(TcpErrors.From(e.Error, (object)e.Connection ?? e.Error));
+            // Connection events go to the verbose stream only when asked (-Verbose): it has no cap.
+            _onConnection = verbose ? (_, e) => AddVerbose(e.ToString()) : (EventHandler<TcpConnectionEventArgs>)null;
         }
 
         public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
@@ -50,6 +53,7 @@ namespace PSTcp.Commands
         {
             TcpRegistry.Add(this);
             _source.Queue.ErrorReported += _onError;
+            if (_onConnection != null) _source.Queue.ConnectionChanged += _onConnection;
             SetJobState(JobState.Running);
             _run = Task.Run(RunAsync);
         }
@@ -137,10 +141,16 @@ namespace PSTcp.Commands
             try { Error.Add(error); } catch (ObjectDisposedException) { } catch (InvalidOperationException) { }
         }
 
+        private void AddVerbose(string message)
+        {
+            try { Verbose.Add(new VerboseRecord(message)); } catch (ObjectDisposedException) { } catch (InvalidOperationException) { }
+        }
+
         private void Finish(JobState state)
         {
             if (Interlocked.Exchange(ref _finished, 1) != 0) return;
             _source.Queue.ErrorReported -= _onError;
+            if (_onConnection != null) _source.Queue.ConnectionChanged -= _onConnection;
             TcpRegistry.Remove(this);
             SetJobState(state);
         }
