@@ -366,14 +366,15 @@ Describe 'Default table views' {
         $tables.Count | Should -BeGreaterThan 0
     }
 
-    It 'shows a server as a table with Port and State columns by default' {
+    It 'shows a server as a table with its endpoint (host:port) and State by default' {
         $text = Get-PlainText $server
         $header = ($text -split "`n" | Where-Object { $_.Trim() })[0]
-        $header | Should -Match '\bPort\b'
+        $header | Should -Match '\bLocalEndPoint\b'
+        $text | Should -Match ([regex]::Escape("127.0.0.1:$($server.Port)"))
         $header | Should -Match '\bState\b'
         $text | Should -Match '(?m)^\s*-{2,}'
         $text | Should -Match "\b$($server.Port)\b"
-        (Get-PlainText $server -Table) | Should -Match '\bPort\b'
+        (Get-PlainText $server -Table) | Should -Match '\bLocalEndPoint\b'
     }
 
     It 'shows connections and messages as tables' {
