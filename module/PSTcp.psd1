@@ -25,9 +25,16 @@
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{
-            Tags         = @('TCP', 'Sockets', 'Network', 'Echo', 'Server', 'Client', 'Pester', 'Testing', 'PSEdition_Core', 'PSEdition_Desktop', 'Windows', 'Linux', 'MacOS')
+            Tags         = @('TCP', 'Sockets', 'Network', 'Echo', 'Server', 'Client', 'TLS', 'Pester', 'Testing', 'PSEdition_Core', 'PSEdition_Desktop', 'Windows', 'Linux', 'MacOS')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ReleaseNotes = 'First release: echo server, client connections, line framing, bounded queues and consumer jobs.'
+            ReleaseNotes = @'
+0.1.0 - first release.
+- Start-TcpEchoServer: a line echo server (LF framing, CRLF tolerated, byte-exact echo) that queues every line as a TcpMessage.
+- Start-TcpServer: per-line scriptblock handlers, or a -Broadcast hub relaying lines between clients.
+- Connect-TcpEndpoint, Send-TcpLine (batched; one-shot -HostName/-Port), Receive-TcpMessage, Get-TcpConnection, Disconnect-TcpEndpoint.
+- Bounded queues per server and connection with DropOldest, DropNewest or lossless Wait; consumer jobs (Receive-TcpMessage -AsJob) that work with the job cmdlets.
+- Limits (line length, connections, idle timeout), TLS, IPv4/IPv6, errors with stable ids; Remove-Module stops everything.
+'@
         }
     }
 }
