@@ -84,7 +84,8 @@ Describe 'build/Package.ps1' {
         $meta.version | Should -Be $version
         $meta.authors | Should -Be $manifest.Author
         $meta.description | Should -Be $manifest.Description
-        $meta.releaseNotes | Should -Be $psData.ReleaseNotes
+        # XML reads line ends as LF.
+        $meta.releaseNotes | Should -Be ($psData.ReleaseNotes -replace '\r\n', "`n")
         $tags = $meta.tags -split ' '
         $tags | Should -Contain 'PSModule'
         $tags | Should -Contain 'PSIncludes_Cmdlet'
@@ -97,6 +98,7 @@ Describe 'build/Package.ps1' {
     }
 
     It 'ships a manifest with its publishing fields filled in truthfully' {
+        { Test-ModuleManifest (Join-Path $modulePath 'PSTcp.psd1') -ErrorAction Stop } | Should -Not -Throw
         $manifest.Author | Should -Not -BeNullOrEmpty
         $manifest.Description | Should -Not -BeNullOrEmpty
         $psData.ReleaseNotes | Should -Not -BeNullOrEmpty
