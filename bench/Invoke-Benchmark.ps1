@@ -36,7 +36,7 @@ param(
     [switch] $Quick,
     [ValidateRange(1, 9)]
     [int] $Repeat,
-    [string[]] $Server = @('PSTcp', 'Go', 'Pipelines'),
+    [string[]] $Server = @('PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines'),
     [string[]] $Scenario
 )
 
@@ -84,7 +84,7 @@ $Scenarios = [ordered]@{
 }
 # -File passes 'a,b' as one string: accept comma-separated lists too.
 $Server = @($Server -split ',' | ForEach-Object Trim | Where-Object { $_ })
-foreach ($s in $Server) { if ($s -notin 'PSTcp', 'Go', 'Pipelines') { throw "Unknown -Server '$s' (PSTcp, Go, Pipelines)" } }
+foreach ($s in $Server) { if ($s -notin 'PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines') { throw "Unknown -Server '$s' (PSTcp, PSTcpNoQueue, Go, Pipelines)" } }
 if ($Scenario) {
     $Scenario = @($Scenario -split ',' | ForEach-Object Trim | Where-Object { $_ })
     foreach ($s in $Scenario) { if ($s -notin $Scenarios.Keys) { throw "Unknown -Scenario '$s' ($($Scenarios.Keys -join ', '))" } }
@@ -180,7 +180,7 @@ try {
     $generator = Join-Path $BenchDir 'PSTcp.Bench/bin/Release/net10.0/PSTcp.Bench.dll'
 
     $servers = [ordered]@{}
-    if ('PSTcp' -in $Server) {
+    if ('PSTcp' -in $Server -or 'PSTcpNoQueue' -in $Server) {
         $manifest = Join-Path $ModulePath 'PSTcp.psd1'
         if (Test-Path $manifest) {
             # Run from a snapshot, so a rebuild of out/PSTcp during the benchmark cannot break it.
@@ -196,12 +196,21 @@ try {
                 $pwshArgs = @([Environment]::GetCommandLineArgs()[0])
             }
             $quoted = $manifest.Replace("'", "''")
-            $command = "Import-Module '$quoted'; " +
-                '$s = Start-TcpEchoServer -Port 0 -QueueCapacity 10000 -QueueFullMode DropOldest; ' +
-                '[Console]::Out.WriteLine($s.Port); [Console]::Out.Flush(); ' +
-                '[Console]::In.ReadLine() | Out-Null; $s | Stop-TcpServer'
-            $servers['PSTcp'] = @{ Name = 'PSTcp'; FileName = $pwshPath; StartTimeoutSeconds = 60
-                                  Arguments = $pwshArgs + @('-NoProfile', '-NonInteractive', '-Command', $command) }
+            # PSTcp as users run it (every line queued for consumers, the default), and as a
+            # pure echo (-NoQueue), which does what the peers do.
+            $variants = [ordered]@{
+                PSTcp        = '-QueueCapacity 10000 -QueueFullMode DropOldest'
+                PSTcpNoQueue = '-NoQueue'
+            }
+            foreach ($variant in $variants.Keys) {
+                if ($variant -notin $Server) { continue }
+                $command = "Import-Module '$quoted'; " +
+                    "`$s = Start-TcpEchoServer -Port 0 $($variants[$variant]); " +
+                    '[Console]::Out.WriteLine($s.Port); [Console]::Out.Flush(); ' +
+                    '[Console]::In.ReadLine() | Out-Null; $s | Stop-TcpServer'
+                $servers[$variant] = @{ Name = $variant; FileName = $pwshPath; StartTimeoutSeconds = 60
+                                        Arguments = $pwshArgs + @('-NoProfile', '-NonInteractive', '-Command', $command) }
+            }
         } else {
             $skipped['PSTcp'] = "module not found at $manifest (build it with ./build.ps1); benchmarking the peers only"
         }
@@ -294,7 +303,7 @@ function Get-Median([double[]] $Values) {
     if ($s.Count % 2) { [double]$s[$m] } else { ([double]$s[$m - 1] + [double]$s[$m]) / 2 }
 }
 
-$names = @('PSTcp', 'Go', 'Pipelines')
+$names = @('PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines')
 $rows = [Collections.Generic.List[object]]::new()
 foreach ($scenarioName in $Scenarios.Keys) {
     foreach ($metric in $Scenarios[$scenarioName].Metrics) {
@@ -319,10 +328,12 @@ foreach ($scenarioName in $Scenarios.Keys) {
             Scenario          = $scenarioName
             Metric            = $label
             PSTcp             = $cells['PSTcp']
+            'PSTcp -NoQueue'  = $cells['PSTcpNoQueue']
             Go                = $cells['Go']
             Pipelines         = $cells['Pipelines']
             'PSTcp/Go'        = & $ratio $values['PSTcp'] $values['Go']
             'PSTcp/Pipelines' = & $ratio $values['PSTcp'] $values['Pipelines']
+            'NoQueue/Go'      = & $ratio $values['PSTcpNoQueue'] $values['Go']
             values            = $values
         })
     }
@@ -366,7 +377,7 @@ Copy-Item $jsonPath (Join-Path $OutDir 'latest.json') -Force
 
 Write-Host ''
 Write-Host ("Echo servers on loopback - {0} x {1}, {2}; median of {3} run(s){4}" -f $machine.nproc, $machine.cpu_model, $machine.os, $Repeat, $(if ($Quick) { ', quick' } else { '' }))
-$rows | Select-Object Scenario, Metric, PSTcp, Go, Pipelines, 'PSTcp/Go', 'PSTcp/Pipelines' | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
+$rows | Select-Object Scenario, Metric, PSTcp, 'PSTcp -NoQueue', Go, Pipelines, 'PSTcp/Go', 'NoQueue/Go', 'PSTcp/Pipelines' | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
 Write-Host "Ratios above 1 are better for PSTcp except for latency and bytes/connection (lower is better). '!' marks a median taken over runs that failed or saw mismatches."
 foreach ($k in $skipped.Keys) { Write-Host "Skipped ${k}: $($skipped[$k])" }
 $failed = @($runs | Where-Object { -not $_.ok })
