@@ -103,7 +103,8 @@ $version = '{0}.{1}.{2}' -f $moduleVersion.Major, $moduleVersion.Minor, [math]::
 if ($moduleVersion.Revision -gt 0) { $version += ".$($moduleVersion.Revision)" }
 if ($prerelease) { $version += "-$prerelease" }
 
-# Tags as the gallery writes them, so Find-PSResource -Tag/-CommandName work on the package.
+# Tags as the gallery writes them, for feeds that search by command (PSCmdlet_*, PSCommand_*);
+# a local file repository reads the tags of the packed manifest instead.
 $tags = [System.Collections.Generic.List[string]]::new()
 function Add-Tag([string] $Tag) { if ($Tag -and -not $tags.Contains($Tag)) { $tags.Add($Tag) } }
 Add-Tag 'PSModule'
