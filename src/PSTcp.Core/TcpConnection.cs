@@ -315,7 +315,7 @@ namespace PSTcp
 
             // The peer closed after an unterminated line: it is a message too.
             _batchLines++;
-            if (_makeMessages) _batch.Add(NewMessage(rest, DateTimeOffset.Now));
+            if (_makeMessages) _batch.Add(NewMessage(rest, DateTime.UtcNow.Ticks));
             await DispatchAsync(rest, token).ConfigureAwait(false);
         }
 
@@ -366,11 +366,11 @@ namespace PSTcp
             {
                 var block = span.Slice(0, start).ToArray();
                 // Lines read together share one timestamp: the moment their read completed.
-                var now = DateTimeOffset.Now;
+                long now = DateTime.UtcNow.Ticks;
                 for (int i = 0; i < count; i++)
                 {
                     long entry = _lineOffsets[i];
-                    _batch.Add(new TcpMessage(block, (int)(entry >> 32), (int)(uint)entry, _encoding, this, ++_sequence, now));
+                    _batch.Add(new TcpMessage(block, (int)(entry >> 32), (int)(uint)entry, this, ++_sequence, now));
                 }
 
                 _lineOffsets.Clear();
@@ -382,7 +382,7 @@ namespace PSTcp
 
         private FrameResult FrameSequence(ref ReadOnlySequence<byte> rest)
         {
-            var now = default(DateTimeOffset);
+            long now = 0;
             while (true)
             {
                 var frame = _framer.TryReadLine(ref rest, out var line);
@@ -393,17 +393,17 @@ namespace PSTcp
 
                 if (_batchLines++ == 0)
                 {
-                    now = DateTimeOffset.Now;
+                    now = DateTime.UtcNow.Ticks;
                 }
 
                 if (_makeMessages) _batch.Add(NewMessage(line, now));
             }
         }
 
-        private TcpMessage NewMessage(in ReadOnlySequence<byte> line, DateTimeOffset now)
+        private TcpMessage NewMessage(in ReadOnlySequence<byte> line, long utcTicks)
         {
             var data = line.ToArray();
-            return new TcpMessage(data, 0, data.Length, _encoding, this, ++_sequence, now);
+            return new TcpMessage(data, 0, data.Length, this, ++_sequence, utcTicks);
         }
 
         private async ValueTask DispatchAsync(ReadOnlySequence<byte> rawLines, CancellationToken token)

@@ -1,13 +1,16 @@
 using System;
 using System.Net;
-using System.Text;
 
 namespace PSTcp
 {
     /// <summary>One line received from a peer, without its terminator.</summary>
+    /// <remarks>
+    /// A busy server makes millions of these, so a message keeps only what is its own (its
+    /// bytes, sequence and time) and takes the rest from its connection.
+    /// </remarks>
     public sealed class TcpMessage
     {
-        private readonly Encoding _encoding;
+        private readonly long _utcTicks;
         private string _text;
         private byte[] _data;
 
@@ -16,7 +19,7 @@ namespace PSTcp
         private readonly int _offset;
         private readonly int _length;
 
-        internal TcpMessage(byte[] block, int offset, int length, Encoding encoding, TcpConnection connection, long sequence, DateTimeOffset timestamp)
+        internal TcpMessage(byte[] block, int offset, int length, TcpConnection connection, long sequence, long utcTicks)
         {
             _block = block;
             _offset = offset;
@@ -27,22 +30,19 @@ namespace PSTcp
                 _block = null;
             }
 
-            _encoding = encoding;
-            ConnectionId = connection.Id;
-            RemoteEndPoint = connection.RemoteEndPoint;
-            LocalEndPoint = connection.LocalEndPoint;
-            Source = connection.SourceName;
             Origin = connection;
             Sequence = sequence;
-            Timestamp = timestamp;
+            _utcTicks = utcTicks;
         }
 
-        /// <summary>When the full line was read.</summary>
-        public DateTimeOffset Timestamp { get; }
+        /// <summary>When the full line was read (local time).</summary>
+        public DateTimeOffset Timestamp => new DateTimeOffset(_utcTicks, TimeSpan.Zero).ToLocalTime();
 
         /// <summary>The line decoded with the source's encoding; invalid bytes become U+FFFD.</summary>
         // Decoded on first use: most messages of a busy echo server are never looked at.
-        public string Text => _text ?? (_text = _data != null ? _encoding.GetString(_data) : _encoding.GetString(_block, _offset, _length));
+        public string Text => _text ?? (_text = _data != null
+            ? Origin.Encoding.GetString(_data)
+            : Origin.Encoding.GetString(_block, _offset, _length));
 
         /// <summary>The line's exact bytes without the terminator.</summary>
         public byte[] Data
@@ -65,19 +65,19 @@ namespace PSTcp
         /// <summary>Length of the line in bytes, terminator excluded.</summary>
         public int Length => _length;
 
-        public int ConnectionId { get; }
+        public int ConnectionId => Origin.Id;
 
-        public IPEndPoint RemoteEndPoint { get; }
+        public IPEndPoint RemoteEndPoint => Origin.RemoteEndPoint;
 
-        public IPEndPoint LocalEndPoint { get; }
+        public IPEndPoint LocalEndPoint => Origin.LocalEndPoint;
 
         /// <summary>Name of the server or client connection the line came from.</summary>
-        public string Source { get; }
+        public string Source => Origin.SourceName;
 
         /// <summary>1, 2, 3 … per connection, in arrival order.</summary>
         public long Sequence { get; }
 
-        /// <summary>The connection whose counters a drop of this message goes to.</summary>
+        /// <summary>The connection the line came from (its counters count this message's drop).</summary>
         internal TcpConnection Origin { get; }
 
         public override string ToString() => Text;

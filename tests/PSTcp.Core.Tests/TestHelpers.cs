@@ -89,31 +89,11 @@ namespace PSTcp.Tests
             Create(parts.Select(Bytes.Latin1).ToArray());
     }
 
-    /// <summary>
-    /// Builds messages the way a connection does, through TcpMessage's internal constructor;
-    /// found by reflection so the queue tests survive changes to its exact parameter list.
-    /// </summary>
+    /// <summary>Builds messages the way a connection does (the constructor is internal).</summary>
     internal static class Messages
     {
-        private static readonly System.Reflection.ConstructorInfo s_ctor = typeof(TcpMessage)
-            .GetConstructors(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public)
-            .OrderByDescending(c => c.GetParameters().Length)
-            .First(c => c.GetParameters().Any(p => p.ParameterType == typeof(TcpConnection)));
-
-        public static TcpMessage Create(byte[] data, TcpConnection origin, long sequence)
-        {
-            var args = s_ctor.GetParameters().Select(p =>
-            {
-                if (p.ParameterType == typeof(byte[])) return data;
-                if (p.ParameterType == typeof(int)) return p.Name.IndexOf("offset", StringComparison.OrdinalIgnoreCase) >= 0 ? 0 : (object)data.Length;
-                if (p.ParameterType == typeof(Encoding)) return ConnectionOptions.DefaultEncoding;
-                if (p.ParameterType == typeof(TcpConnection)) return origin;
-                if (p.ParameterType == typeof(long)) return sequence;
-                if (p.ParameterType == typeof(DateTimeOffset)) return DateTimeOffset.Now;
-                throw new NotSupportedException($"TcpMessage constructor parameter {p.ParameterType} {p.Name}");
-            }).ToArray();
-            return (TcpMessage)s_ctor.Invoke(args);
-        }
+        public static TcpMessage Create(byte[] data, TcpConnection origin, long sequence) =>
+            new TcpMessage(data, 0, data.Length, origin, sequence, DateTime.UtcNow.Ticks);
     }
 
     internal static class Bytes
