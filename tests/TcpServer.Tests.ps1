@@ -177,4 +177,18 @@ Describe 'Start-TcpServer -Broadcast' {
         Send-RawBytes $b "back`n"
         ConvertFrom-Bytes (Read-RawBytes $a 5) | Should -BeExactly "back`n"
     }
+
+    It 'takes a burst bigger than -MaxSendQueueBytes for a receiver that keeps up' {
+        $server = Start-TcpServer -Port 0 -Broadcast -MaxSendQueueBytes 65536
+        $a = New-RawClient $server.Port
+        $b = New-RawClient $server.Port
+        Wait-Until { (Get-LiveServer).ConnectionCount -eq 2 }
+        # One 96 KiB write: the receiver's outbox is empty when it arrives, so it isn't behind.
+        $burst = ConvertTo-Bytes ((('b' * 1023) + "`n") * 96)
+        Send-RawBytes $a $burst
+        $received = Read-RawBytes $b $burst.Length
+        $received.Length | Should -Be $burst.Length
+        (Get-LiveServer).ErrorCount | Should -Be 0
+        (Get-LiveServer).ConnectionCount | Should -Be 2
+    }
 }

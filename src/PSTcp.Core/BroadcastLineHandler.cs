@@ -2,6 +2,7 @@ using System;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Threading;
 using System.Threading.Channels;
 using System.Threading.Tasks;
@@ -63,6 +64,9 @@ namespace PSTcp
                 Channel.CreateUnbounded<(byte[], int)>(new UnboundedChannelOptions { SingleReader = true });
             private readonly int _maxQueuedBytes;
             private long _queuedBytes;
+            private static readonly long StuckAfter = Stopwatch.Frequency / 20;
+            private const int HardCapFactor = 16;
+            private long _sendStarted;
 
             public Outbox(TcpConnection connection, int maxQueuedBytes)
             {
@@ -78,14 +82,22 @@ namespace PSTcp
 
             public void Post(byte[] data, int lines)
             {
-                if (Interlocked.Add(ref _queuedBytes, data.Length) > _maxQueuedBytes)
+                // Behind means: more than the limit waits behind a send to this receiver that has
+                // been stuck for a while (its socket buffer is full). A burst that arrives while
+                // its send loop is merely busy or about to run is taken, up to a hard cap.
+                long queued = Interlocked.Add(ref _queuedBytes, data.Length);
+                long sendStarted = Interlocked.Read(ref _sendStarted);
+                bool stuck = sendStarted != 0 && Stopwatch.GetTimestamp() - sendStarted > StuckAfter;
+                if ((queued > _maxQueuedBytes && stuck) || queued > (long)_maxQueuedBytes * HardCapFactor)
                 {
                     if (_pending.Writer.TryComplete())
                     {
                         var error = new TcpException(TcpErrorKind.SlowReceiver,
                             $"Connection {Connection.Id} ({Connection.RemoteEndPoint}) fell more than {_maxQueuedBytes} bytes behind the broadcast and was disconnected.");
                         Connection.Server?.RecordError(error, Connection);
-                        Connection.Abort();
+                        // A reset, not a FIN: the peer isn't reading, and what the kernel still
+                        // holds for it is discarded at once.
+                        Connection.Abort(reset: true);
                     }
 
                     return;
@@ -103,9 +115,13 @@ namespace PSTcp
                     {
                         while (reader.TryRead(out var item))
                         {
-                            await Connection.SendAsync(new ReadOnlyMemory<byte>(item.Data)).ConfigureAwait(false);
-                            Connection.CountMessagesSent(item.Lines);
+                            // Counted out as it leaves the outbox: what is queued is what waits
+                            // behind the send in progress, i.e. how far this receiver is behind.
                             Interlocked.Add(ref _queuedBytes, -item.Data.Length);
+                            Interlocked.Exchange(ref _sendStarted, Stopwatch.GetTimestamp());
+                            await Connection.SendAsync(new ReadOnlyMemory<byte>(item.Data)).ConfigureAwait(false);
+                            Interlocked.Exchange(ref _sendStarted, 0);
+                            Connection.CountMessagesSent(item.Lines);
                         }
                     }
                 }

@@ -470,11 +470,15 @@ namespace PSTcp
             _input.Reader.CancelPendingRead();
         }
 
-        /// <summary>Closes at once: pending waits are cancelled and the socket is closed.</summary>
-        public void Abort()
+        /// <summary>
+        /// Closes at once: pending waits are cancelled and the socket is closed, with a FIN, or
+        /// with a reset that discards unsent data when <paramref name="reset"/> is true.
+        /// </summary>
+        public void Abort(bool reset = false)
         {
             MarkClosing();
             try { _abort.Cancel(); } catch (ObjectDisposedException) { }
+            if (reset) _transport.Reset();
             _transport.Dispose();
         }
 

@@ -14,6 +14,8 @@ namespace PSTcp
             socket.NoDelay = true;
         }
 
+        private volatile bool _reset;
+
         public Socket Socket { get; }
 
         /// <summary>Anything to agree on before lines flow (the TLS handshake).</summary>
@@ -40,12 +42,26 @@ namespace PSTcp
             return Task.CompletedTask;
         }
 
-        /// <summary>Closes: FIN if it can, then frees the socket. Safe to call twice.</summary>
+        /// <summary>Makes the coming close a reset (RST), dropping whatever is still unsent.</summary>
+        public void Reset()
+        {
+            _reset = true;
+            try
+            {
+                Socket.LingerState = new LingerOption(true, 0);
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                // Already closed.
+            }
+        }
+
+        /// <summary>Closes: FIN if it can (unless reset), then frees the socket. Safe to call twice.</summary>
         public virtual void Dispose()
         {
             try
             {
-                Socket.Shutdown(SocketShutdown.Both);
+                if (!_reset) Socket.Shutdown(SocketShutdown.Both);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
             {
