@@ -126,8 +126,7 @@ Describe 'Stop-TcpServer with busy clients' {
         $senders = foreach ($tag in 'a', 'b', 'c') {
             Start-BackgroundScript $RawSender -ArgumentList $server.Port, $tag, 200000, 200, $false
         }
-        Wait-Until { (Get-LiveServer).MessagesReceived -ge 3000 } -Timeout 20 -Because 'the clients to be sending'
-        (Get-LiveServer).ConnectionCount | Should -Be 3
+        Wait-Until { (Get-LiveServer).ConnectionCount -eq 3 -and (Get-LiveServer).MessagesReceived -ge 3000 } -Timeout 20 -Because 'all three clients to be connected and sending'
 
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
         $server | Stop-TcpServer

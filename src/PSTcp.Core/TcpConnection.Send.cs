@@ -16,57 +16,33 @@ namespace PSTcp
         private long _bytesSent;
 
         /// <summary>Sends bytes as they are; completes when the socket took them all.</summary>
-        public ValueTask SendAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken = default)
-        {
-            if (data.IsEmpty) return default;
-            return data.IsSingleSegment ? SendAsync(data.First, cancellationToken) : SendSegmentsAsync(data, cancellationToken);
-        }
+        public ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+            SendAsync(new ReadOnlySequence<byte>(data), cancellationToken);
 
-        /// <summary>Sends bytes as they are; completes when the socket took them all.</summary>
-        public async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+        /// <summary>Sends bytes as they are (one gathered send for several segments); completes when the socket took them all.</summary>
+        public async ValueTask SendAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken = default)
         {
             if (data.IsEmpty) return;
-            if (!MemoryMarshal.TryGetArray(data, out var segment))
-            {
-                segment = new ArraySegment<byte>(data.ToArray());
-            }
-
             await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 ThrowIfCantSend();
-                await _transport.SendAsync(segment).ConfigureAwait(false);
-                Interlocked.Add(ref _bytesSent, segment.Count);
-            }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
-            {
-                throw Closed(e);
-            }
-            finally
-            {
-                _sendLock.Release();
-            }
-        }
-
-        private async ValueTask SendSegmentsAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
-        {
-            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                ThrowIfCantSend();
-                var segments = _sendSegments ?? (_sendSegments = new List<ArraySegment<byte>>());
-                segments.Clear();
-                foreach (var memory in data)
+                if (data.IsSingleSegment)
                 {
-                    if (!MemoryMarshal.TryGetArray(memory, out var segment))
+                    await _transport.SendAsync(ToSegment(data.First)).ConfigureAwait(false);
+                }
+                else
+                {
+                    var segments = _sendSegments ?? (_sendSegments = new List<ArraySegment<byte>>());
+                    segments.Clear();
+                    foreach (var memory in data)
                     {
-                        segment = new ArraySegment<byte>(memory.ToArray());
+                        segments.Add(ToSegment(memory));
                     }
 
-                    segments.Add(segment);
+                    await _transport.SendAsync(segments).ConfigureAwait(false);
                 }
 
-                await _transport.SendAsync(segments).ConfigureAwait(false);
                 Interlocked.Add(ref _bytesSent, data.Length);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
@@ -78,6 +54,9 @@ namespace PSTcp
                 _sendLock.Release();
             }
         }
+
+        private static ArraySegment<byte> ToSegment(ReadOnlyMemory<byte> memory) =>
+            MemoryMarshal.TryGetArray(memory, out var segment) ? segment : new ArraySegment<byte>(memory.ToArray());
 
         private void ThrowIfCantSend()
         {

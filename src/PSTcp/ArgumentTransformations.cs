@@ -74,30 +74,41 @@ namespace PSTcp.Commands
     public sealed class ServerTransformationAttribute : ArgumentTransformationAttribute
     {
         public override object Transform(EngineIntrinsics engineIntrinsics, object inputData) =>
-            TransformEach(inputData, Resolve);
+            ObjectLookup.TransformEach(inputData, value => ObjectLookup.Resolve(value, "server", TcpRegistry.FindServer, TcpRegistry.Servers, s => s.Name));
+    }
 
-        private static object Resolve(object value)
+    /// <summary>Lets -Connection take a TcpConnection, its Id or its Name.</summary>
+    [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+    public sealed class ConnectionTransformationAttribute : ArgumentTransformationAttribute
+    {
+        public override object Transform(EngineIntrinsics engineIntrinsics, object inputData) =>
+            ObjectLookup.TransformEach(inputData, value => ObjectLookup.Resolve(value, "connection", TcpRegistry.FindConnection, TcpRegistry.Clients, c => c.Name));
+    }
+
+    /// <summary>Turns ids and names into the objects they name, for the transformation attributes.</summary>
+    internal static class ObjectLookup
+    {
+        public static object Resolve<T>(object value, string noun, Func<int, T> byId, IEnumerable<T> all, Func<T, string> nameOf)
+            where T : class
         {
             switch (value)
             {
-                case TcpServer server:
-                    return server;
+                case T item:
+                    return item;
                 case int id:
-                    return TcpRegistry.FindServer(id) ?? throw NotFound($"No server has Id {id}.");
+                    return byId(id) ?? throw NotFound($"No {noun} has Id {id}.");
                 case string text when int.TryParse(text, out var id):
-                    return TcpRegistry.FindServer(id) ?? throw NotFound($"No server has Id {id}.");
+                    return byId(id) ?? throw NotFound($"No {noun} has Id {id}.");
                 case string name:
-                    var matches = TcpRegistry.Servers.Where(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase)).ToList();
+                    var matches = all.Where(x => string.Equals(nameOf(x), name, StringComparison.OrdinalIgnoreCase)).ToList();
                     if (matches.Count == 1) return matches[0];
-                    throw NotFound(matches.Count == 0 ? $"No server is named '{name}'." : $"Several servers are named '{name}'; use -Id.");
+                    throw NotFound(matches.Count == 0 ? $"No {noun} is named '{name}'." : $"Several {noun}s are named '{name}'; use -Id.");
                 default:
                     return value;
             }
         }
 
-        private static Exception NotFound(string message) => new ArgumentTransformationMetadataException(message);
-
-        internal static object TransformEach(object inputData, Func<object, object> resolve)
+        public static object TransformEach(object inputData, Func<object, object> resolve)
         {
             var value = inputData is PSObject pso ? pso.BaseObject : inputData;
             if (value is IList list && !(value is string))
@@ -112,33 +123,6 @@ namespace PSTcp.Commands
             }
 
             return resolve(value);
-        }
-    }
-
-    /// <summary>Lets -Connection take a TcpConnection, its Id or its Name.</summary>
-    [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
-    public sealed class ConnectionTransformationAttribute : ArgumentTransformationAttribute
-    {
-        public override object Transform(EngineIntrinsics engineIntrinsics, object inputData) =>
-            ServerTransformationAttribute.TransformEach(inputData, Resolve);
-
-        private static object Resolve(object value)
-        {
-            switch (value)
-            {
-                case TcpConnection connection:
-                    return connection;
-                case int id:
-                    return TcpRegistry.FindConnection(id) ?? throw NotFound($"No connection has Id {id}.");
-                case string text when int.TryParse(text, out var id):
-                    return TcpRegistry.FindConnection(id) ?? throw NotFound($"No connection has Id {id}.");
-                case string name:
-                    var matches = TcpRegistry.Clients.Where(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase)).ToList();
-                    if (matches.Count == 1) return matches[0];
-                    throw NotFound(matches.Count == 0 ? $"No connection is named '{name}'." : $"Several connections are named '{name}'; use -Id.");
-                default:
-                    return value;
-            }
         }
 
         private static Exception NotFound(string message) => new ArgumentTransformationMetadataException(message);
