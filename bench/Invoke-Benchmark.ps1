@@ -383,3 +383,13 @@ foreach ($k in $skipped.Keys) { Write-Host "Skipped ${k}: $($skipped[$k])" }
 $failed = @($runs | Where-Object { -not $_.ok })
 foreach ($f in $failed) { Write-Host "FAILED: $($f.scenario) on $($f.server) (run $($f.repetition)): $($f.error)" }
 Write-Host "Raw results: $jsonPath ($([Math]::Round(((Get-Date) - $benchStart).TotalSeconds))s)"
+
+# ------------------------------------------------------------------ PowerShell-side measurements
+# bench/Measure-PowerShell.ps1 (Send-TcpLine, Receive-Job, Receive-TcpMessage, Import-Module) prints
+# its own table and saves <OutDir>/latest-powershell.json. Full runs with PSTcp only.
+if (-not $Scenario -and 'PSTcp' -in $Server -and (Test-Path (Join-Path $ModulePath 'PSTcp.psd1'))) {
+    Write-Host ''
+    $measureArgs = @{ ModulePath = $ModulePath; OutDir = $OutDir }
+    if ($Quick) { $measureArgs.Repeat = 1; $measureArgs.ImportRuns = 3 }
+    try { & (Join-Path $BenchDir 'Measure-PowerShell.ps1') @measureArgs } catch { Write-Warning "Measure-PowerShell.ps1 failed: $_" }
+}
