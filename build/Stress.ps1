@@ -17,10 +17,11 @@
     Exit code 1 if any message was lost (sent - consumed or sent - echoed is not 0), the server
     dropped any, fewer than -Connections were held, or anything timed out.
 
-    Each process needs an open-file limit above the connection count. If this process's soft
-    limit is below 25,000 and the hard limit allows more, the script re-launches itself under
-    `bash -c 'ulimit -n ...'`; the driver is always started that way. The output says what
-    happened.
+    Each process needs an open-file limit above the connection count. .NET raises a process's
+    soft limit to its hard limit at startup; if that is below 25,000 and a shell may raise it
+    (bash -c 'ulimit -n 65536' succeeds, i.e. root with CAP_SYS_RESOURCE), the script
+    re-launches itself under `bash -c 'ulimit -n 65536 && exec pwsh ...'`; the driver is always
+    started that way. The output says what happened; fewer files than connections + 1,000 fails.
 .PARAMETER ModulePath
     The built module directory (containing PSTcp.psd1). Default <repo>/out/PSTcp.
 .EXAMPLE
@@ -81,7 +82,10 @@ $needed = $Connections + 1000
 $limit = Get-OpenFileLimit
 $limitNote = $null
 if ($limit -and $limit.Soft -lt $wanted -and -not $env:PSTCP_STRESS_RELAUNCHED) {
-    $target = [Math]::Min(65536, $limit.Hard)
+    # .NET already raises its soft limit to the hard limit at startup; going further needs a
+    # higher hard limit, which a shell can set only with CAP_SYS_RESOURCE. Ask a shell first.
+    $null = & bash -c 'ulimit -n 65536' 2>&1
+    $target = if ($LASTEXITCODE -eq 0) { 65536 } else { [Math]::Min(65536, $limit.Hard) }
     if ($target -gt $limit.Soft) {
         # setrlimit isn't reachable portably from PowerShell: re-launch this script under a
         # shell that raises the soft limit first, and pass its exit code on.
@@ -94,7 +98,7 @@ if ($limit -and $limit.Soft -lt $wanted -and -not $env:PSTCP_STRESS_RELAUNCHED) 
         & bash -c 'n="$1"; shift; ulimit -n "$n" && exec "$@"' bash $target @argList
         exit $LASTEXITCODE
     }
-    $limitNote = "not raised: the hard limit is $($limit.Hard) (raising it needs CAP_SYS_RESOURCE)"
+    $limitNote = "not raised: .NET had raised the soft limit to the hard limit, $($limit.Hard), and bash -c 'ulimit -n 65536' is not permitted here (needs CAP_SYS_RESOURCE)"
 }
 $limit = Get-OpenFileLimit
 if ($env:PSTCP_STRESS_RELAUNCHED) {
