@@ -7,7 +7,8 @@ namespace PSTcp.Commands
 {
     /// <summary>
     /// A consumer job: takes messages from a server's or connection's queue in the background
-    /// and hands them to Receive-Job. It reads at most one queue's capacity ahead of its reader,
+    /// and hands them to Receive-Job. It reads at most one queue's capacity (and never more than
+    /// <see cref="MaxReadAhead"/>) ahead of its reader,
     /// so a job nobody receives from holds bounded memory and the queue's full-mode applies.
     /// </summary>
     public sealed class TcpConsumerJob : Job
@@ -16,7 +17,13 @@ namespace PSTcp.Commands
 
         // How often a job whose output is full looks whether Receive-Job took some: the output
         // collection raises no event when it is drained.
-        private static readonly TimeSpan FullOutputPoll = TimeSpan.FromMilliseconds(5);
+        private static readonly TimeSpan FullOutputPoll = TimeSpan.FromMilliseconds(1);
+
+        /// <summary>
+        /// Receive-Job drains the output collection from its front one item at a time, which
+        /// costs time in the square of what it holds; the rest waits in the bounded queue.
+        /// </summary>
+        public const int MaxReadAhead = 4096;
 
         private readonly MessageSource _source;
         private readonly int? _limit;
@@ -61,7 +68,7 @@ namespace PSTcp.Commands
         private async Task RunAsync()
         {
             var reader = _source.Queue.Reader;
-            var capacity = _source.Queue.Capacity;
+            var capacity = Math.Min(_source.Queue.Capacity, MaxReadAhead);
             var token = _stop.Token;
             try
             {
