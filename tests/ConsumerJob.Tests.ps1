@@ -254,6 +254,24 @@ Describe 'Receive-TcpMessage -AsJob' {
         $got[-1].Text | Should -BeExactly 'ahead-500'
     }
 
+    It 'holds at most 4096 unreceived while the source is live, and everything once it ends' {
+        Stop-TcpServer -Id $server.Id
+        $server = Start-TcpEchoServer -Port 0 -QueueCapacity 100000
+        $job = Receive-TcpMessage -Server $server -AsJob
+        $clients.Add((New-RawClient $server.Port))
+        $wire = New-LineBlock 'held-' 10000
+        Send-RawBytes $clients[0] $wire
+        $null = Read-RawBytes $clients[0] $wire.Length
+        Wait-Until { $job.Output.Count -eq 4096 -and (Get-LiveServer).QueueLength -eq (10000 - 4096) } -Because 'the job to stop at its read-ahead cap, leaving the rest queued'
+        $server | Stop-TcpServer
+        # The source ended: the job takes the rest and completes without anyone receiving.
+        $null = Wait-Job $job -Timeout 15
+        $job.State | Should -Be 'Completed'
+        $got = @(Receive-Job $job)
+        $got.Count | Should -Be 10000
+        $got[-1].Text | Should -BeExactly 'held-10000'
+    }
+
     It 'shares messages between two consumers, each delivered once' {
         $job1 = Receive-TcpMessage -Server $server -AsJob
         $job2 = Receive-TcpMessage -Server $server -AsJob

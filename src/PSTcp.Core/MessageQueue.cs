@@ -14,6 +14,7 @@ namespace PSTcp
         private readonly Channel<TcpMessage> _channel;
         private long _dropped;
         private long _reportedDrops;
+        private volatile bool _completed;
 
         public MessageQueue(int capacity, QueueFullMode fullMode)
         {
@@ -107,7 +108,14 @@ namespace PSTcp
         }
 
         /// <summary>No more messages will come; consumers get what is queued, then end.</summary>
-        public void Complete(Exception error = null) => _channel.Writer.TryComplete(error);
+        public void Complete(Exception error = null)
+        {
+            _completed = true;
+            _channel.Writer.TryComplete(error);
+        }
+
+        /// <summary>Whether the source has ended (messages may still be queued).</summary>
+        public bool IsCompleted => _completed;
 
         private void OnDropped(TcpMessage message)
         {

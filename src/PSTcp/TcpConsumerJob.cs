@@ -67,8 +67,8 @@ namespace PSTcp.Commands
 
         private async Task RunAsync()
         {
-            var reader = _source.Queue.Reader;
-            var capacity = Math.Min(_source.Queue.Capacity, MaxReadAhead);
+            var queue = _source.Queue;
+            var reader = queue.Reader;
             var token = _stop.Token;
             try
             {
@@ -80,12 +80,13 @@ namespace PSTcp.Commands
                         while (!LimitReached && await reader.WaitToReadAsync(deadline.Token).ConfigureAwait(false))
                         {
                             ReportDrops();
-                            while (Output.Count >= capacity)
+                            while (Output.Count >= ReadAhead(queue))
                             {
                                 await Task.Delay(FullOutputPoll, deadline.Token).ConfigureAwait(false);
                             }
 
-                            while (!LimitReached && Output.Count < capacity && reader.TryRead(out var message))
+                            int readAhead = ReadAhead(queue);
+                            while (!LimitReached && Output.Count < readAhead && reader.TryRead(out var message))
                             {
                                 Output.Add(PSObject.AsPSObject(message));
                                 Interlocked.Increment(ref _received);
@@ -130,6 +131,14 @@ namespace PSTcp.Commands
                 Finish(JobState.Stopped);
             }
         }
+
+        /// <summary>
+        /// How much the job may hold unreceived: at most <see cref="MaxReadAhead"/> while the source
+        /// is live; once it has ended, whatever is left (never more than the queue held), so the
+        /// job can complete without waiting for Receive-Job.
+        /// </summary>
+        private static int ReadAhead(MessageQueue queue) =>
+            queue.IsCompleted ? int.MaxValue : Math.Min(queue.Capacity, MaxReadAhead);
 
         private bool LimitReached => _limit.HasValue && Interlocked.Read(ref _received) >= _limit.Value;
 
