@@ -1,10 +1,48 @@
+using System;
+using System.IO;
 using System.Management.Automation;
+using System.Reflection;
+using System.Runtime.InteropServices;
 
 namespace PSTcp.Commands
 {
-    /// <summary>Remove-Module PSTcp stops every server, connection and consumer job.</summary>
-    public sealed class ModuleLifetime : IModuleAssemblyCleanup
+    /// <summary>
+    /// Import and Remove-Module hooks. On import under Windows PowerShell 5.1 (.NET Framework),
+    /// the netstandard2.0 packages the core needs (System.Memory, System.IO.Pipelines, …) are
+    /// resolved from the module's folder when another version is asked for; on PowerShell 7 the
+    /// runtime's own, newer copies are used. Remove-Module stops every server, connection and
+    /// consumer job.
+    /// </summary>
+    public sealed class ModuleLifetime : IModuleAssemblyInitializer, IModuleAssemblyCleanup
     {
-        public void OnRemove(PSModuleInfo psModuleInfo) => TcpRegistry.Shutdown();
+        private static readonly string ModuleDirectory = Path.GetDirectoryName(typeof(ModuleLifetime).Assembly.Location);
+        private static readonly bool OnNetFramework =
+            RuntimeInformation.FrameworkDescription.StartsWith(".NET Framework", StringComparison.OrdinalIgnoreCase);
+
+        public void OnImport()
+        {
+            if (OnNetFramework)
+            {
+                AppDomain.CurrentDomain.AssemblyResolve += ResolveFromModuleDirectory;
+            }
+        }
+
+        public void OnRemove(PSModuleInfo psModuleInfo)
+        {
+            TcpRegistry.Shutdown();
+            if (OnNetFramework)
+            {
+                AppDomain.CurrentDomain.AssemblyResolve -= ResolveFromModuleDirectory;
+            }
+        }
+
+        private static Assembly ResolveFromModuleDirectory(object sender, ResolveEventArgs args)
+        {
+            // Only our own dependencies, and only when the file we ship is there: anything else
+            // is left to the runtime.
+            var name = new AssemblyName(args.Name).Name;
+            var path = Path.Combine(ModuleDirectory, name + ".dll");
+            return File.Exists(path) ? Assembly.LoadFrom(path) : null;
+        }
     }
 }
