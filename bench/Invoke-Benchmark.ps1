@@ -45,14 +45,8 @@ Set-StrictMode -Version 3.0
 
 $BenchDir = $PSScriptRoot
 $Root = Split-Path $BenchDir -Parent
+. (Join-Path $BenchDir 'BenchTools.ps1')
 
-function Resolve-UserPath([string] $Path, [string] $Default) {
-    if (-not $Path) { return $Default }
-    if ([IO.Path]::IsPathRooted($Path)) { return [IO.Path]::GetFullPath($Path) }
-    $fromHere = [IO.Path]::GetFullPath($Path, (Get-Location).ProviderPath)
-    if (Test-Path $fromHere) { return $fromHere }
-    [IO.Path]::GetFullPath($Path, $Root)
-}
 
 $ModulePath = Resolve-UserPath $ModulePath (Join-Path $Root 'out/PSTcp')
 $OutDir = Resolve-UserPath $OutDir (Join-Path $Root 'out/bench')
@@ -94,50 +88,9 @@ if ($Scenario) {
 }
 
 # ------------------------------------------------------------------ processes
-$script:Children = [Collections.Generic.List[Diagnostics.Process]]::new()
 
-function Start-Child([string] $FileName, [string[]] $ArgumentList, [string] $WorkingDirectory = $Root) {
-    $psi = [Diagnostics.ProcessStartInfo]::new($FileName)
-    foreach ($a in $ArgumentList) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.WorkingDirectory = $WorkingDirectory
-    $p = [Diagnostics.Process]::Start($psi)
-    $script:Children.Add($p)
-    $p
-}
 
-function Stop-Child([Diagnostics.Process] $Process, [int] $GraceMs = 3000) {
-    if (-not $Process) { return }
-    try {
-        if (-not $Process.HasExited) {
-            try { $Process.StandardInput.WriteLine('stop'); $Process.StandardInput.Close() } catch { }
-            if (-not $Process.WaitForExit($GraceMs)) { $Process.Kill($true); $null = $Process.WaitForExit(5000) }
-        }
-    } catch { }
-    finally { $null = $script:Children.Remove($Process); $Process.Dispose() }
-}
 
-# Runs a command to completion (bounded by TimeoutSeconds) and returns its output.
-function Invoke-Child([string] $FileName, [string[]] $ArgumentList, [int] $TimeoutSeconds, [string] $WorkingDirectory = $Root) {
-    $p = Start-Child $FileName $ArgumentList $WorkingDirectory
-    try {
-        $p.StandardInput.Close()
-        $out = $p.StandardOutput.ReadToEndAsync()
-        $err = $p.StandardError.ReadToEndAsync()
-        $timedOut = -not $p.WaitForExit($TimeoutSeconds * 1000)
-        if ($timedOut) { $p.Kill($true); $null = $p.WaitForExit(5000) }
-        $null = $out.Wait(5000); $null = $err.Wait(5000)
-        [pscustomobject]@{
-            ExitCode = if ($timedOut) { -1 } else { $p.ExitCode }
-            TimedOut = $timedOut
-            Stdout   = if ($out.IsCompletedSuccessfully) { $out.Result } else { '' }
-            Stderr   = if ($err.IsCompletedSuccessfully) { $err.Result } else { '' }
-        }
-    } finally { Stop-Child $p 0 }
-}
 
 # A running server: its process, its port, and the tasks draining its output.
 function Start-EchoServer([hashtable] $Spec) {
@@ -296,12 +249,6 @@ try {
 }
 
 # ------------------------------------------------------------------ summary
-function Get-Median([double[]] $Values) {
-    if (-not $Values -or $Values.Count -eq 0) { return $null }
-    $s = @($Values | Sort-Object)
-    $m = [int][Math]::Floor($s.Count / 2)
-    if ($s.Count % 2) { [double]$s[$m] } else { ([double]$s[$m - 1] + [double]$s[$m]) / 2 }
-}
 
 $names = @('PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines')
 $rows = [Collections.Generic.List[object]]::new()
@@ -340,11 +287,6 @@ foreach ($scenarioName in $Scenarios.Keys) {
 }
 
 # ------------------------------------------------------------------ raw results
-function Get-FirstMatch([string] $Path, [string] $Pattern) {
-    if (-not (Test-Path $Path)) { return $null }
-    $m = Select-String -Path $Path -Pattern $Pattern | Select-Object -First 1
-    if ($m) { $m.Matches[0].Groups[1].Value.Trim() } else { $null }
-}
 $goVersion = $null
 if (Get-Command go -CommandType Application -ErrorAction SilentlyContinue) { $goVersion = (& go version) -join ' ' }
 $machine = [ordered]@{

@@ -51,73 +51,19 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
 $BenchDir = $PSScriptRoot
 $Root = Split-Path $BenchDir -Parent
+. (Join-Path $BenchDir 'BenchTools.ps1')
 $inv = [Globalization.CultureInfo]::InvariantCulture
 $benchStart = [Diagnostics.Stopwatch]::StartNew()
 
-function Resolve-UserPath([string] $Path, [string] $Default) {
-    if (-not $Path) { return $Default }
-    if ([IO.Path]::IsPathRooted($Path)) { return [IO.Path]::GetFullPath($Path) }
-    $fromHere = [IO.Path]::GetFullPath($Path, (Get-Location).ProviderPath)
-    if (Test-Path $fromHere) { return $fromHere }
-    [IO.Path]::GetFullPath($Path, $Root)
-}
 $ModulePath = Resolve-UserPath $ModulePath (Join-Path $Root 'out/PSTcp')
 $OutDir = Resolve-UserPath $OutDir (Join-Path $Root 'out/bench')
 if (-not (Test-Path (Join-Path $ModulePath 'PSTcp.psd1'))) { throw "No module at $ModulePath (build it with: dotnet pwsh ./build.ps1)" }
 
 # ------------------------------------------------------------------ processes
-$script:Children = [Collections.Generic.List[Diagnostics.Process]]::new()
 
-function Get-PwshCommand {
-    $path = (Get-Process -Id $PID).Path
-    if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return $path, (Join-Path $PSHOME 'pwsh.dll') }
-    , $path
-}
 
-function Start-Child([string] $FileName, [string[]] $ArgumentList) {
-    $psi = [Diagnostics.ProcessStartInfo]::new($FileName)
-    foreach ($a in $ArgumentList) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.WorkingDirectory = $Root
-    $p = [Diagnostics.Process]::Start($psi)
-    $script:Children.Add($p)
-    $p
-}
 
-function Stop-Child([Diagnostics.Process] $Process) {
-    if (-not $Process) { return }
-    try {
-        if (-not $Process.HasExited) {
-            try { $Process.StandardInput.Close() } catch { }
-            if (-not $Process.WaitForExit(3000)) { $Process.Kill($true); $null = $Process.WaitForExit(5000) }
-        }
-    } catch { }
-    finally { $null = $script:Children.Remove($Process); $Process.Dispose() }
-}
 
-# Runs to completion, bounded; returns exit code, stdout, wall-clock milliseconds.
-function Invoke-Child([string] $FileName, [string[]] $ArgumentList, [int] $TimeoutSeconds = 60) {
-    $sw = [Diagnostics.Stopwatch]::StartNew()
-    $p = Start-Child $FileName $ArgumentList
-    try {
-        $p.StandardInput.Close()
-        $out = $p.StandardOutput.ReadToEndAsync()
-        $err = $p.StandardError.ReadToEndAsync()
-        $timedOut = -not $p.WaitForExit($TimeoutSeconds * 1000)
-        if ($timedOut) { $p.Kill($true); $null = $p.WaitForExit(5000) } else { $p.WaitForExit() }
-        $ms = $sw.Elapsed.TotalMilliseconds
-        $null = $out.Wait(5000); $null = $err.Wait(5000)
-        [pscustomobject]@{
-            ExitCode = if ($timedOut) { -1 } else { $p.ExitCode }
-            Ms       = $ms
-            Stdout   = if ($out.IsCompletedSuccessfully) { $out.Result } else { '' }
-            Stderr   = if ($err.IsCompletedSuccessfully) { $err.Result } else { '' }
-        }
-    } finally { Stop-Child $p }
-}
 
 # The next JSON line a driver prints, bounded.
 function Read-Event([Diagnostics.Process] $Process, [int] $TimeoutSeconds) {
@@ -127,12 +73,6 @@ function Read-Event([Diagnostics.Process] $Process, [int] $TimeoutSeconds) {
     $task.Result | ConvertFrom-Json -AsHashtable
 }
 
-function Get-Median([double[]] $Values) {
-    $s = @($Values | Sort-Object)
-    if ($s.Count -eq 0) { return $null }
-    $m = [int][Math]::Floor($s.Count / 2)
-    if ($s.Count % 2) { [double]$s[$m] } else { ([double]$s[$m - 1] + [double]$s[$m]) / 2 }
-}
 
 function Format-N($Value, [string] $Format = 'N0') {
     if ($null -eq $Value) { return 'n/a' }
@@ -413,11 +353,6 @@ try {
 }
 
 # ------------------------------------------------------------------ report
-function Get-FirstMatch([string] $Path, [string] $Pattern) {
-    if (-not (Test-Path $Path)) { return $null }
-    $m = Select-String -Path $Path -Pattern $Pattern | Select-Object -First 1
-    if ($m) { $m.Matches[0].Groups[1].Value.Trim() } else { $null }
-}
 $machine = [ordered]@{
     nproc            = [Environment]::ProcessorCount
     cpu_model        = Get-FirstMatch '/proc/cpuinfo' '^model name\s*:\s*(.*)$'

@@ -50,16 +50,10 @@ param(
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
 $Root = Split-Path $PSScriptRoot -Parent
+. (Join-Path $Root 'bench/BenchTools.ps1')
 $started = [Diagnostics.Stopwatch]::StartNew()
 $inv = [Globalization.CultureInfo]::InvariantCulture
 
-function Resolve-UserPath([string] $Path, [string] $Default) {
-    if (-not $Path) { return $Default }
-    if ([IO.Path]::IsPathRooted($Path)) { return [IO.Path]::GetFullPath($Path) }
-    $fromHere = [IO.Path]::GetFullPath($Path, (Get-Location).ProviderPath)
-    if (Test-Path $fromHere) { return $fromHere }
-    [IO.Path]::GetFullPath($Path, $Root)
-}
 $ModulePath = Resolve-UserPath $ModulePath (Join-Path $Root 'out/PSTcp')
 
 # ------------------------------------------------------------------ open-file limit
@@ -71,11 +65,6 @@ function Get-OpenFileLimit {
     [pscustomobject]@{ Soft = & $parse $f[0]; Hard = & $parse $f[1] }
 }
 
-function Get-PwshCommand {
-    $path = (Get-Process -Id $PID).Path
-    if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return $path, (Join-Path $PSHOME 'pwsh.dll') }
-    , $path
-}
 
 $wanted = 25000
 $needed = $Connections + 1000
