@@ -157,12 +157,14 @@ namespace PSTcp
 
         private async Task AcceptLoopAsync()
         {
+            var backoff = TimeSpan.Zero;
             while (true)
             {
                 Socket socket;
                 try
                 {
                     socket = await _listener.AcceptAsync().ConfigureAwait(false);
+                    backoff = TimeSpan.Zero;
                 }
                 catch (ObjectDisposedException)
                 {
@@ -174,11 +176,21 @@ namespace PSTcp
                 }
                 catch (SocketException e)
                 {
-                    // A connection that failed between SYN and accept (reset, out of handles):
-                    // count it and keep serving the others.
+                    // A connection that failed between SYN and accept, or the process is out of
+                    // handles: count it, back off (5 ms doubling to 1 s, as Go's http server
+                    // does) so a persistent failure doesn't spin, and keep serving the others.
                     RecordError(new TcpException(TcpErrorKind.SocketError, "Accepting a connection failed: " + e.Message, e), null);
                     if (State != ServerState.Running) return;
+                    backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(5) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.TicksPerSecond));
+                    await Task.Delay(backoff).ConfigureAwait(false);
                     continue;
+                }
+                catch (Exception e)
+                {
+                    // Anything else is a bug or a broken listener: the server can't go on.
+                    RecordError(new TcpException(TcpErrorKind.SocketError, "The listener failed: " + e.Message, e), null);
+                    Volatile.Write(ref _state, (int)ServerState.Failed);
+                    return;
                 }
 
                 Accept(socket);
