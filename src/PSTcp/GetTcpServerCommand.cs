@@ -1,4 +1,3 @@
-using System.Linq;
 using System.Management.Automation;
 
 namespace PSTcp.Commands
@@ -22,41 +21,10 @@ namespace PSTcp.Commands
 
         protected override void ProcessRecord()
         {
-            if (ParameterSetName == ById)
-            {
-                foreach (var id in Id)
-                {
-                    var server = TcpRegistry.FindServer(id);
-                    if (server == null)
-                    {
-                        WriteError(TcpErrors.From(TcpErrorKind.ServerNotFound, $"No server has Id {id}.", id));
-                    }
-                    else
-                    {
-                        WriteObject(server);
-                    }
-                }
-
-                return;
-            }
-
-            if (Name == null)
-            {
-                WriteObject(TcpRegistry.Servers, enumerateCollection: true);
-                return;
-            }
-
-            foreach (var name in Name)
-            {
-                var pattern = WildcardPattern.Get(name, WildcardOptions.IgnoreCase);
-                var matches = TcpRegistry.Servers.Where(s => pattern.IsMatch(s.Name)).ToList();
-                if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
-                {
-                    WriteError(TcpErrors.From(TcpErrorKind.ServerNotFound, $"No server is named '{name}'.", name));
-                }
-
-                WriteObject(matches, enumerateCollection: true);
-            }
+            var servers = ParameterSetName == ById ? TcpRegistry.ServersById(Id, WriteError)
+                : Name == null ? TcpRegistry.Servers
+                : TcpRegistry.ServersByName(Name, reportEmptyWildcards: false, WriteError);
+            WriteObject(servers, enumerateCollection: true);
         }
     }
 }

@@ -39,11 +39,7 @@ namespace PSTcp.Commands
         }
 
         /// <summary>The error a queue ended with (the connection was reset, a line was too long …), if any.</summary>
-        public static Exception CompletionError(System.Threading.Tasks.Task completion)
-        {
-            if (!completion.IsFaulted) return null;
-            var error = completion.Exception.GetBaseException();
-            return error;
-        }
+        public static Exception CompletionError(System.Threading.Tasks.Task completion) =>
+            completion.IsFaulted ? completion.Exception.GetBaseException() : null;
     }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Generic;
-using System.Linq;
 using System.Management.Automation;
 
 namespace PSTcp.Commands
@@ -57,32 +56,11 @@ namespace PSTcp.Commands
             switch (ParameterSetName)
             {
                 case ById:
-                    foreach (var id in Id)
-                    {
-                        var server = TcpRegistry.FindServer(id);
-                        if (server == null)
-                            WriteError(TcpErrors.From(TcpErrorKind.ServerNotFound, $"No server has Id {id}.", id));
-                        else
-                            yield return server;
-                    }
-
-                    break;
+                    return TcpRegistry.ServersById(Id, WriteError);
                 case ByName:
-                    foreach (var name in Name)
-                    {
-                        var pattern = WildcardPattern.Get(name, WildcardOptions.IgnoreCase);
-                        var matches = TcpRegistry.Servers.Where(s => pattern.IsMatch(s.Name)).ToList();
-                        if (matches.Count == 0)
-                            WriteError(TcpErrors.From(TcpErrorKind.ServerNotFound, $"No server is named '{name}'.", name));
-                        foreach (var server in matches)
-                            yield return server;
-                    }
-
-                    break;
+                    return TcpRegistry.ServersByName(Name, reportEmptyWildcards: true, WriteError);
                 default:
-                    foreach (var server in Server)
-                        yield return server;
-                    break;
+                    return Server;
             }
         }
     }

@@ -1,6 +1,8 @@
+using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
+using System.Management.Automation;
 
 namespace PSTcp.Commands
 {
@@ -34,6 +36,45 @@ namespace PSTcp.Commands
         {
             if (s_clients.TryGetValue(id, out var client)) return client;
             return s_servers.Values.SelectMany(s => s.Connections).FirstOrDefault(c => c.Id == id);
+        }
+
+        /// <summary>Servers by id, in order; each id that names no server is reported (ServerNotFound).</summary>
+        public static List<TcpServer> ServersById(IEnumerable<int> ids, Action<ErrorRecord> writeError)
+        {
+            var found = new List<TcpServer>();
+            foreach (var id in ids)
+            {
+                var server = FindServer(id);
+                if (server == null)
+                    writeError(TcpErrors.From(TcpErrorKind.ServerNotFound, $"No server has Id {id}.", id));
+                else
+                    found.Add(server);
+            }
+
+            return found;
+        }
+
+        /// <summary>
+        /// Servers whose name matches each pattern (wildcards, case-insensitive). A name that
+        /// matches nothing is reported (ServerNotFound); a wildcard pattern only when
+        /// <paramref name="reportEmptyWildcards"/> is set, as Get-* cmdlets stay quiet there.
+        /// </summary>
+        public static List<TcpServer> ServersByName(IEnumerable<string> names, bool reportEmptyWildcards, Action<ErrorRecord> writeError)
+        {
+            var found = new List<TcpServer>();
+            foreach (var name in names)
+            {
+                var pattern = WildcardPattern.Get(name, WildcardOptions.IgnoreCase);
+                var matches = Servers.Where(s => pattern.IsMatch(s.Name)).ToList();
+                if (matches.Count == 0 && (reportEmptyWildcards || !WildcardPattern.ContainsWildcardCharacters(name)))
+                {
+                    writeError(TcpErrors.From(TcpErrorKind.ServerNotFound, $"No server is named '{name}'.", name));
+                }
+
+                found.AddRange(matches);
+            }
+
+            return found;
         }
 
         /// <summary>Stops everything: Remove-Module must leave no socket bound and no job running.</summary>
