@@ -8,7 +8,6 @@ BeforeAll {
 
     $repoRoot = (Resolve-Path "$PSScriptRoot/..").ProviderPath
     $modulePath = Join-Path $repoRoot 'out/PSTcp/PSTcp.psd1'
-    $helpersPath = Join-Path $PSScriptRoot 'TestHelpers.psm1'
     $seconds10 = [TimeSpan]::FromSeconds(10)
 
     function Get-LiveServer { Get-TcpServer -Id $server.Id }
@@ -276,51 +275,5 @@ Describe 'A client that never reads its echoes' {
         ConvertFrom-Bytes (Read-RawBytes $fast 6 -Timeout 5) | Should -BeExactly "quick`n"
         $echo.Elapsed.TotalSeconds | Should -BeLessThan 5
         (Get-LiveServer).State | Should -Be 'Running'
-    }
-}
-
-Describe 'Remove-Module PSTcp with everything alive' {
-    It 'frees the port and ends the consumer jobs' {
-        $script = Join-Path $TestDrive 'remove-alive.ps1'
-        Set-Content -LiteralPath $script -Value @'
-param($ModulePath, $HelpersPath)
-$ErrorActionPreference = 'Stop'
-Import-Module $HelpersPath
-Import-Module $ModulePath
-$server = Start-TcpEchoServer -Port 0
-$port = $server.Port
-$client = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $port
-$serverJob = Receive-TcpMessage -Server $server -AsJob
-$clientJob = Receive-TcpMessage -Connection $client -AsJob
-Send-TcpLine -Connection $client -Line 'alive'
-Wait-Until { $client.MessagesReceived -eq 1 -and $server.MessagesReceived -eq 1 }
-$before = "$($serverJob.State)/$($clientJob.State)"
-
-Remove-Module PSTcp
-
-$ended = $true
-try { Wait-Until { $serverJob.State -ne 'Running' -and $clientJob.State -ne 'Running' } -Timeout 10 } catch { $ended = $false }
-[pscustomobject]@{
-    Port        = $port
-    Before      = $before
-    Bindable    = Test-PortBindable $port
-    Ended       = $ended
-    ServerJob   = "$($serverJob.State)"
-    ClientJob   = "$($clientJob.State)"
-    ClientState = "$($client.State)"
-} | ConvertTo-Json -Compress
-'@
-        $run = Invoke-ChildPwsh -ArgumentList '-File', $script, '-ModulePath', $modulePath, '-HelpersPath', $helpersPath -Timeout 60
-        $run.TimedOut | Should -BeFalse -Because "the child must finish; a running job must not keep it alive.`n$($run.StdErr)"
-        $json = @($run.StdOut -split "`r?`n" | Where-Object { $_.TrimStart().StartsWith('{') })
-        $json.Count | Should -BeGreaterThan 0 -Because "the child prints a result.`nstdout: $($run.StdOut)`nstderr: $($run.StdErr)"
-        $result = $json[-1] | ConvertFrom-Json
-        $result.Before | Should -Be 'Running/Running'
-        $result.Bindable | Should -BeTrue
-        $result.Ended | Should -BeTrue
-        $result.ServerJob | Should -BeIn @('Completed', 'Stopped')
-        $result.ClientJob | Should -BeIn @('Completed', 'Stopped', 'Failed')
-        $result.ClientState | Should -Be 'Closed'
-        $run.ExitCode | Should -Be 0
     }
 }

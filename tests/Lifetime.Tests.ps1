@@ -17,7 +17,7 @@ BeforeAll {
 }
 
 Describe 'Remove-Module PSTcp' {
-    It 'stops servers, closes connections and leaves no port bound' {
+    It 'stops servers, closes connections, ends consumer jobs and leaves no port bound' {
         # A loaded assembly can't be unloaded here, so this runs in a child pwsh.
         $script = Join-Path $TestDrive 'remove-module.ps1'
         Set-Content -LiteralPath $script -Value @'
@@ -35,11 +35,15 @@ Send-RawBytes $raw "raw`n"
 $null = Read-RawBytes $raw 4
 Wait-Until { $server.ConnectionCount -eq 2 }
 $job = Receive-TcpMessage -Server $server -AsJob
+$clientJob = Receive-TcpMessage -Connection $client -AsJob
+$before = "$($job.State)/$($clientJob.State)"
 "port $port"
 
 Remove-Module PSTcp
 
 $bindable = Test-PortBindable $port
+$ended = $true
+try { Wait-Until { $job.State -ne 'Running' -and $clientJob.State -ne 'Running' } -Timeout 10 } catch { $ended = $false }
 # The server side of the raw connection must be closed: EOF (or a reset) soon.
 $rawClosed = try { $null = Read-RawToEnd $raw -Timeout 10; $true } catch { $_.Exception.Message -notmatch 'no EOF' }
 $modules = @(Get-Module PSTcp).Count
@@ -50,12 +54,15 @@ $modules = @(Get-Module PSTcp).Count
     ServerState = "$($server.State)"
     ClientState = "$($client.State)"
     RawClosed   = $rawClosed
+    Before      = $before
+    Ended       = $ended
     JobState    = "$($job.State)"
+    ClientJob   = "$($clientJob.State)"
     Modules     = $modules
 } | ConvertTo-Json -Compress
 '@
         $run = Invoke-ChildPwsh -ArgumentList '-File', $script, '-ModulePath', $modulePath, '-HelpersPath', $helpersPath -Timeout 60
-        $run.TimedOut | Should -BeFalse -Because "the child must finish.`n$($run.StdErr)"
+        $run.TimedOut | Should -BeFalse -Because "the child must finish; a running job must not keep it alive.`n$($run.StdErr)"
         $result = Get-ChildResult $run
         $result.Echo | Should -BeExactly 'hello'
         $result.Port | Should -BeGreaterThan 0
@@ -64,7 +71,10 @@ $modules = @(Get-Module PSTcp).Count
         $result.ServerState | Should -Be 'Stopped'
         $result.ClientState | Should -Be 'Closed'
         $result.RawClosed | Should -BeTrue -Because 'accepted connections are closed too'
+        $result.Before | Should -Be 'Running/Running'
+        $result.Ended | Should -BeTrue
         $result.JobState | Should -BeIn @('Completed', 'Stopped')
+        $result.ClientJob | Should -BeIn @('Completed', 'Stopped', 'Failed')
         $run.ExitCode | Should -Be 0
     }
 
