@@ -61,6 +61,7 @@ namespace PSTcp
             RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint;
             LocalEndPoint = (IPEndPoint)socket.LocalEndPoint;
             ConnectedAt = DateTimeOffset.Now;
+            Direction = server?.Options.AcceptedDirection ?? MessageDirection.Inbound;
             _lastReceiveTimestamp = Stopwatch.GetTimestamp();
 
             // A line may fill the buffer up to the limit without the writer pausing, or the
@@ -86,6 +87,9 @@ namespace PSTcp
         public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
 
         public DateTimeOffset ConnectedAt { get; }
+
+        /// <summary>The <see cref="TcpMessage.Direction"/> of this connection's messages.</summary>
+        public MessageDirection Direction { get; internal set; }
 
         /// <summary>How lines are decoded into <see cref="TcpMessage.Text"/> (and encoded by senders).</summary>
         public System.Text.Encoding Encoding => _encoding;
