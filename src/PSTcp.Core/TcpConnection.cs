@@ -50,6 +50,7 @@ namespace PSTcp
             _handler = handler;
             _framer = new LineFramer(options.MaxLineLength);
             _encoding = options.Encoding;
+            Framing = server?.Framing ?? PSTcp.Framing.MessageFraming.FromOptions(options);
             Queue = queue;
             Server = server;
             // An echo-only server (-NoQueue) neither queues nor builds messages: framing just
@@ -87,6 +88,9 @@ namespace PSTcp
         public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
 
         public DateTimeOffset ConnectedAt { get; }
+
+        /// <summary>How this connection's byte stream is cut into messages, and how messages sent on it are framed.</summary>
+        public Framing.MessageFraming Framing { get; }
 
         /// <summary>The <see cref="TcpMessage.Direction"/> of this connection's messages.</summary>
         public MessageDirection Direction { get; internal set; }
