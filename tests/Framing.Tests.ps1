@@ -128,7 +128,7 @@ Describe 'Send-TcpMessage framing' {
         $server = Start-TcpEchoServer -Port 0
         $client = Connect-TcpEndpoint 127.0.0.1 $server.Port
         Send-TcpMessage -Connection $client -Message ([byte[]](0x41, 0x0D, 0x0D, 0xFF))
-        $echo = Receive-TcpMessage -Connection $client -Count 1 -Timeout 5
+        $echo = Receive-TcpMessage -Connection $client -Count 1 -Timeout '00:00:05'
         $pair = New-FramedPair @{ Framing = 'LengthPrefix'; PrefixSize = 1 }
         $echo | Send-TcpMessage -Connection $pair.Client
         ConvertTo-Hex (Read-RawBytes $pair.Peer 5) | Should -Be '04-41-0D-0D-FF'
