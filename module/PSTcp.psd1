@@ -20,6 +20,7 @@
         'Receive-TcpMessage'
         'Get-TcpConnection'
         'Disconnect-TcpEndpoint'
+        'Test-TcpEndpoint'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

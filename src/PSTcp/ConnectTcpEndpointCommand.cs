@@ -60,6 +60,10 @@ namespace PSTcp.Commands
         [Parameter]
         public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
 
+        /// <summary>Send a PROXY protocol header (v1 or v2) naming this connection's end points first, before TLS.</summary>
+        [Parameter]
+        public ProxyProtocolVersion ProxyProtocol { get; set; } = ProxyProtocolVersion.None;
+
         protected override void EndProcessing()
         {
             var options = new ConnectionOptions
@@ -72,6 +76,7 @@ namespace PSTcp.Commands
                 UseTls = UseTls || SkipCertificateCheck || ServerName != null,
                 TlsServerName = ServerName,
                 SkipCertificateCheck = SkipCertificateCheck,
+                SendProxyProtocol = ProxyProtocol,
             };
             // Framing (FramingCmdlet): checked here, so a bad combination fails before connecting.
             ApplyFraming(options);
