@@ -257,6 +257,6 @@ Write-Host "Raw results: $jsonPath ($([Math]::Round(((Get-Date) - $benchStart).T
 if (-not $Scenario -and 'PSTcp' -in $Server -and (Test-Path (Join-Path $ModulePath 'PSTcp.psd1'))) {
     Write-Host ''
     $measureArgs = @{ ModulePath = $ModulePath; OutDir = $OutDir }
-    if ($Quick) { $measureArgs.Repeat = 1; $measureArgs.ImportRuns = 3 }
+    if ($Quick) { $measureArgs.Repeat = 1; $measureArgs.ImportRuns = 3; $measureArgs.Lines = 200000; $measureArgs.AutoFlushLines = 20000 }
     try { & (Join-Path $BenchDir 'Measure-PowerShell.ps1') @measureArgs } catch { Write-Warning "Measure-PowerShell.ps1 failed: $_" }
 }

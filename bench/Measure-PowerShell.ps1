@@ -5,7 +5,7 @@
     Receive-TcpMessage and Import-Module, against plain PowerShell baselines and targets.
 .DESCRIPTION
     1. Send: 1,000,000 short lines ("line 123456") to a sink (a C# process that reads, discards
-       and counts bytes and lines; bench/../stress/PSTcp.Stress sink) with
+       and counts bytes and lines; bench/PSTcp.Stress sink) with
          Send-TcpLine -Connection $c -Line $array     and     $array | Send-TcpLine -Connection $c
        against a PowerShell foreach loop calling $writer.WriteLine($line) on a StreamWriter over
        a TcpClient stream, (a) with AutoFlush = $true (-AutoFlushLines lines, 100,000 by default,
@@ -97,10 +97,10 @@ $snapshotRoot = Join-Path ([IO.Path]::GetTempPath()) "pstcp-measure-module-$PID"
 $sink = $null
 try {
     # ------------------------------------------------------------------ setup
-    Write-Host 'Building the driver (stress/PSTcp.Stress)...'
-    $buildOut = & dotnet build (Join-Path $Root 'stress/PSTcp.Stress/PSTcp.Stress.csproj') -c Release --nologo -v quiet -clp:NoSummary 2>&1
-    if ($LASTEXITCODE -ne 0) { $buildOut | Write-Host; throw "Building stress/PSTcp.Stress failed (exit code $LASTEXITCODE)." }
-    $driverDll = Join-Path $Root 'stress/PSTcp.Stress/bin/Release/net10.0/PSTcp.Stress.dll'
+    Write-Host 'Building the driver (bench/PSTcp.Stress)...'
+    $buildOut = & dotnet build (Join-Path $Root 'bench/PSTcp.Stress/PSTcp.Stress.csproj') -c Release --nologo -v quiet -clp:NoSummary 2>&1
+    if ($LASTEXITCODE -ne 0) { $buildOut | Write-Host; throw "Building bench/PSTcp.Stress failed (exit code $LASTEXITCODE)." }
+    $driverDll = Join-Path $Root 'bench/PSTcp.Stress/bin/Release/net10.0/PSTcp.Stress.dll'
 
     $snapshot = Join-Path $snapshotRoot 'PSTcp'
     $null = New-Item -ItemType Directory -Force $snapshot

@@ -38,16 +38,18 @@ $command = if ($Kind -eq 'Relay') { 'Start-TcpRelay' } else { 'Start-TcpEchoServ
 $cmd = Get-Command $command -Module PSTcp -ErrorAction SilentlyContinue
 if (-not $cmd) { Skip "$command is not in this build of PSTcp" }
 # Nobody consumes the queue unless asked (stopjob): DropOldest keeps the echo flowing. The
-# benchmark holds up to 10,000 idle connections at once, above the default limit.
-$arguments = @{ Port = 0; MaxConnections = 20000 }
-if ($NoQueue) { $arguments.NoQueue = $true } else { $arguments.QueueCapacity = 10000; $arguments.QueueFullMode = 'DropOldest' }
-if ($Framing) {
-    if (-not $cmd.Parameters.ContainsKey('Framing')) { Skip "$command has no -Framing parameter in this build of PSTcp" }
-    $arguments.Framing = $Framing
-}
+# benchmark holds up to 10,000 idle connections at once, above the default limit. These are
+# left out where the command does not take them; what the scenario needs is not.
+$arguments = @{ Port = 0 }
+$optional = @{ MaxConnections = 20000 }
+if ($NoQueue) { $arguments.NoQueue = $true } else { $optional.QueueCapacity = 10000; $optional.QueueFullMode = 'DropOldest' }
+if ($Framing) { $arguments.Framing = $Framing }
 if ($Kind -eq 'Relay') { $arguments.TargetHost = '127.0.0.1'; $arguments.TargetPort = $TargetPort }
 foreach ($name in @($arguments.Keys)) {
     if (-not $cmd.Parameters.ContainsKey($name)) { Skip "$command has no -$name parameter in this build of PSTcp" }
+}
+foreach ($name in @($optional.Keys)) {
+    if ($cmd.Parameters.ContainsKey($name)) { $arguments[$name] = $optional[$name] }
 }
 
 $server = & $command @arguments
