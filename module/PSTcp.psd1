@@ -18,6 +18,7 @@
         'Send-TcpLine'
         'Send-TcpMessage'
         'Receive-TcpMessage'
+        'Invoke-TcpRequest'
         'Get-TcpConnection'
         'Disconnect-TcpEndpoint'
         'Test-TcpEndpoint'

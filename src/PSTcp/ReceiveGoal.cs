@@ -35,14 +35,21 @@ namespace PSTcp.Commands
             _byteCount = byteCount;
             if (stream != null)
             {
+                // Checking only (Check) has no connection yet, and no splitter.
                 _splitter = byteCount > 0 ? StreamSplitter.ForByteCount(byteCount) : StreamSplitter.ForPattern(until, stream.Encoding);
             }
         }
 
         /// <summary>Checks the parameters against the source; an <see cref="ArgumentException"/> names the one at fault.</summary>
-        public static ReceiveGoal Create(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, TcpConnection connection)
+        public static ReceiveGoal Create(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, TcpConnection connection) =>
+            Create(count, until, simpleMatch, caseSensitive, byteCount, connection != null && connection.Framing.Kind == FramingKind.Raw, connection);
+
+        /// <summary>Checks the parameters before a connection exists (it will be Raw or not); the goal is only good for checking.</summary>
+        public static void Check(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, bool raw) =>
+            Create(count, until, simpleMatch, caseSensitive, byteCount, raw, null);
+
+        private static ReceiveGoal Create(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, bool raw, TcpConnection connection)
         {
-            var raw = connection != null && connection.Framing.Kind == FramingKind.Raw;
             if (byteCount.HasValue && !raw)
             {
                 throw new ArgumentException("-ByteCount reads the byte stream of a connection opened with -Framing Raw.", "ByteCount");
@@ -78,7 +85,7 @@ namespace PSTcp.Commands
                 throw new ArgumentException("A stream read (-Until or -ByteCount on a Raw connection) returns one message; -Count doesn't apply.", "Count");
             }
 
-            return new ReceiveGoal(count, regex, stream ? connection : null, byteCount ?? 0);
+            return connection == null ? null : new ReceiveGoal(count, regex, stream ? connection : null, byteCount ?? 0);
         }
 
         /// <summary>Whether the receive has what it waited for.</summary>

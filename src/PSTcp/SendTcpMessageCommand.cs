@@ -102,10 +102,10 @@ namespace PSTcp.Commands
             {
                 try
                 {
-                    if (!Append(message, framing))
+                    if (!Append(_buffer, message, framing))
                     {
                         Flush();
-                        Append(message, framing);
+                        Append(_buffer, message, framing);
                     }
                 }
                 catch (ArgumentException e)
@@ -130,24 +130,25 @@ namespace PSTcp.Commands
             }
         }
 
-        private bool Append(object message, Framing.MessageFraming framing)
+        /// <summary>Adds one message to the batch (false: the batch is full, send it first); ArgumentException when the framing refuses it.</summary>
+        internal static bool Append(LineBuffer buffer, object message, Framing.MessageFraming framing)
         {
             var value = message is PSObject pso ? pso.BaseObject : message;
             switch (value)
             {
                 case byte[] bytes:
-                    return _buffer.AppendFrame(bytes, framing);
+                    return buffer.AppendFrame(bytes, framing);
                 case TcpMessage received:
-                    return _buffer.AppendFrame(received.Data, framing);
+                    return buffer.AppendFrame(received.Data, framing);
                 case byte b:
                     // A byte array piped without the unary comma arrives one byte at a time.
-                    return _buffer.AppendFrame(new[] { b }, framing);
+                    return buffer.AppendFrame(new[] { b }, framing);
                 case null:
-                    return _buffer.AppendFrame(string.Empty, framing);
+                    return buffer.AppendFrame(string.Empty, framing);
                 case string text:
-                    return _buffer.AppendFrame(text, framing);
+                    return buffer.AppendFrame(text, framing);
                 default:
-                    return _buffer.AppendFrame(LanguagePrimitives.ConvertTo<string>(message), framing);
+                    return buffer.AppendFrame(LanguagePrimitives.ConvertTo<string>(message), framing);
             }
         }
 
