@@ -7,70 +7,16 @@ BeforeAll {
     Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
     $script:ModulePath = (Resolve-Path "$PSScriptRoot/../out/PSTcp/PSTcp.psd1").ProviderPath
 
-    # Starts a child pwsh running $Code (with PSTcp imported); its stdin stays open for the test.
+    Import-Module "$PSScriptRoot/ChildProcess.psm1" -Force
+
     function Start-SessionChild([string] $Code) {
-        $file = Join-Path $TestDrive "session-$([guid]::NewGuid().ToString('n')).ps1"
-        Set-Content -LiteralPath $file -Value "`$ErrorActionPreference = 'Stop'`nImport-Module '$($ModulePath -replace "'", "''")'`n$Code"
-        $launch = Get-PwshLaunch
-        $info = [System.Diagnostics.ProcessStartInfo]::new($launch.FileName)
-        foreach ($a in @($launch.Arguments) + @('-NoProfile', '-NonInteractive', '-File', $file)) { $info.ArgumentList.Add($a) }
-        $info.UseShellExecute = $false
-        $info.RedirectStandardInput = $true
-        $info.RedirectStandardOutput = $true
-        $info.RedirectStandardError = $true
-        $info.Environment['NO_COLOR'] = '1'
-        $process = [System.Diagnostics.Process]::Start($info)
-        $process.StandardInput.AutoFlush = $true
-        $process.StandardInput.NewLine = "`n"
-        [pscustomobject]@{
-            Process = $process
-            Lines   = [System.Collections.Generic.List[string]]::new()
-            Pending = $process.StandardOutput.ReadLineAsync()
-            Errors  = $process.StandardError.ReadToEndAsync()
-        }
-    }
-
-    # Collects the child's output lines until one matches $Pattern; throws after $Timeout.
-    function Wait-ChildLine($Child, [string] $Pattern, [double] $Timeout = 20) {
-        $watch = [System.Diagnostics.Stopwatch]::StartNew()
-        while ($true) {
-            $match = $Child.Lines | Where-Object { $_ -match $Pattern } | Select-Object -First 1
-            if ($match) { return $match }
-            $left = $Timeout - $watch.Elapsed.TotalSeconds
-            if ($left -le 0) { throw "no output line matched '$Pattern' within $Timeout s; got:`n$($Child.Lines -join "`n")" }
-            if ($Child.Pending.Wait([int][Math]::Min(200, $left * 1000))) {
-                $line = $Child.Pending.Result
-                if ($null -eq $line) {
-                    throw "the child ended before printing '$Pattern'; got:`n$($Child.Lines -join "`n")`n$($Child.Errors.Result)"
-                }
-                $Child.Lines.Add($line)
-                $Child.Pending = $Child.Process.StandardOutput.ReadLineAsync()
-            }
-        }
-    }
-
-    # Waits for the child to exit (killing it after $Timeout); returns exit code, output and errors.
-    function Wait-ChildExit($Child, [double] $Timeout = 20) {
-        $exited = $Child.Process.WaitForExit([int]($Timeout * 1000))
-        if (-not $exited) { try { $Child.Process.Kill($true) } catch { } ; $null = $Child.Process.WaitForExit(5000) }
-        while ($Child.Pending.Wait(5000) -and $null -ne $Child.Pending.Result) {
-            $Child.Lines.Add($Child.Pending.Result)
-            $Child.Pending = $Child.Process.StandardOutput.ReadLineAsync()
-        }
-        $null = $Child.Errors.Wait(5000)
-        [pscustomobject]@{ Exited = $exited; ExitCode = $Child.Process.ExitCode; Lines = @($Child.Lines); Errors = $Child.Errors.Result }
-    }
-
-    function Stop-SessionChild($Child) {
-        if ($null -eq $Child) { return }
-        try { if (-not $Child.Process.HasExited) { $Child.Process.Kill($true); $null = $Child.Process.WaitForExit(5000) } } catch { }
-        $Child.Process.Dispose()
+        Start-ChildPwsh -Code "`$ErrorActionPreference = 'Stop'`nImport-Module '$($ModulePath -replace "'", "''")'`n$Code"
     }
 }
 
 Describe 'Enter-TcpSession' {
     AfterEach {
-        Stop-SessionChild $child
+        Stop-ChildPwsh $child
         $child = $null
         Clear-PSTcpState
     }
@@ -79,12 +25,12 @@ Describe 'Enter-TcpSession' {
         It 'sends each line as it is read, prints the echoes, and at the end of input closes the connection' {
             $server = Start-TcpEchoServer -Port 0
             $child = Start-SessionChild "Enter-TcpSession 127.0.0.1 $($server.Port) -Verbose"
-            $child.Process.StandardInput.WriteLine('alpha')
+            $child.Input.WriteLine('alpha')
             # The echo of the first line comes back while standard input is still open.
             Wait-ChildLine $child '^alpha$' | Should -Be 'alpha'
             $server.ConnectionCount | Should -Be 1
-            $child.Process.StandardInput.WriteLine('beta')
-            $child.Process.StandardInput.Close()
+            $child.Input.WriteLine('beta')
+            $child.Input.Close()
             $result = Wait-ChildExit $child
             $result.Exited | Should -BeTrue
             $result.ExitCode | Should -Be 0 -Because $result.Errors
@@ -100,7 +46,7 @@ Describe 'Enter-TcpSession' {
             try {
                 $child = Start-SessionChild "Enter-TcpSession 127.0.0.1 $($listener.LocalEndpoint.Port); 'session over'"
                 $peer = Receive-RawConnection $listener
-                $child.Process.StandardInput.WriteLine('hi')
+                $child.Input.WriteLine('hi')
                 ConvertFrom-Bytes (Read-RawBytes $peer 3) | Should -Be "hi`n"
                 Send-RawBytes $peer "goodbye`nlast words without a newline"
                 $peer.Close()
@@ -121,7 +67,7 @@ Describe 'Enter-TcpSession' {
                 Wait-ChildLine $child 'Client connected from' | Out-Null
                 Send-RawBytes $client "from the client`n"
                 Wait-ChildLine $child '^from the client$' | Should -Be 'from the client'
-                $child.Process.StandardInput.WriteLine('from the session')
+                $child.Input.WriteLine('from the session')
                 ConvertFrom-Bytes (Read-RawBytes $client 17) | Should -Be "from the session`n"
                 # One client only: another one is closed at once, and what it sends is never printed.
                 $second = New-RawClient $port
@@ -143,7 +89,7 @@ Describe 'Enter-TcpSession' {
             $server = Start-TcpEchoServer -Port 0
             $code = "`$c = Connect-TcpEndpoint 127.0.0.1 $($server.Port)`nEnter-TcpSession -Connection `$c`n'state ' + `$c.State"
             $child = Start-SessionChild $code
-            $child.Process.StandardInput.Close()
+            $child.Input.Close()
             $result = Wait-ChildExit $child
             $result.ExitCode | Should -Be 0 -Because $result.Errors
             $result.Lines | Should -Contain 'state Open'
