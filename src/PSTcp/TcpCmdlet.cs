@@ -155,11 +155,11 @@ namespace PSTcp.Commands
         }
 
         internal static string StallWarning(TcpConnection connection, TimeSpan stalled) =>
-            $"Sending on {connection.Name} has made no progress for {stalled.TotalSeconds:0} s: its queue is full " +
-            $"({connection.Queue.Count:N0} of {connection.Queue.Capacity:N0} messages, -QueueFullMode Wait), so it stopped reading, " +
-            "and a peer that answers (an echo) stops reading from you in turn. Nothing is lost; the send resumes once messages " +
-            "are taken: receive them (Receive-Job or Receive-TcpMessage) while sending, for example by sending from a thread job " +
-            "(Start-ThreadJob { Send-TcpLine ... }), or connect with -QueueFullMode DropOldest if the answers don't matter.";
+            $"Sending on {connection.Name} has made no progress for {stalled.TotalSeconds:0} s because its own queue is full " +
+            $"({connection.Queue.Count:N0} of {connection.Queue.Capacity:N0} messages, -QueueFullMode Wait): it stopped reading, " +
+            "so the peer, which answers what it gets, stopped reading from it. Nothing is lost. Take the messages while sending " +
+            "(Receive-Job, Receive-TcpMessage), for example by sending from a thread job (Start-ThreadJob), or connect with " +
+            "-QueueFullMode DropOldest if the answers don't matter.";
 
         private void ThrowInner(AggregateException e)
         {
