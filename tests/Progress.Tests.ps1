@@ -151,5 +151,4 @@ Describe 'Send-TcpLine stalled behind its own full queue' {
         $send.PowerShell.Streams.Warning.Count | Should -Be 1 -Because 'one warning per send, not one per slice'
         $client.MessagesDropped | Should -Be 0
     }
-
 }

@@ -74,27 +74,42 @@ namespace PSTcp.Commands
             }
         }
 
-        /// <summary>Closes within -Timeout; false when it had to reset the connection instead.</summary>
+        /// <summary>
+        /// Flushes and sends FIN within -Timeout, then lets the peer's last lines arrive for up to
+        /// Linger; false when the flush did not finish in time and the connection was reset.
+        /// </summary>
         private bool Close(TcpConnection connection)
         {
-            Task close = connection.CloseAsync(Linger < Timeout ? Linger : Timeout);
-            if (WaitWithin(close, Timeout))
+            Task flush = connection.HalfCloseAsync();
+            if (!WaitWithin(flush, Timeout))
             {
-                Wait(close);
-                return !(close is Task<bool> graceful) || graceful.Result;
+                Reset(connection, flush);
+                return false;
             }
 
+            Wait(flush);
+            Task close = connection.CloseAsync(Linger);
+            if (!WaitWithin(close, Linger + AfterReset))
+            {
+                Reset(connection, close);
+                return false;
+            }
+
+            Wait(close);
+            return true;
+        }
+
+        private void Reset(TcpConnection connection, Task pending)
+        {
             connection.Abort(reset: true);
             try
             {
-                WaitWithin(close, AfterReset);
+                if (WaitWithin(pending, AfterReset)) Wait(pending);
             }
-            catch (Exception e) when (e is TcpException || e is ObjectDisposedException || e is OperationCanceledException)
+            catch (Exception e) when (!(e is PipelineStoppedException))
             {
                 // The reset is ours: not an error to report.
             }
-
-            return false;
         }
     }
 }

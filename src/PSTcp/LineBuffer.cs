@@ -46,9 +46,9 @@ namespace PSTcp.Commands
         /// </summary>
         public bool Append(string line, Func<bool> flush)
         {
-            if (line.Length <= Piece)
+            int max = line.Length <= Piece ? _encoding.GetMaxByteCount(line.Length) + _newLine.Length : int.MaxValue;
+            if (max <= _bytes.Length)
             {
-                int max = _encoding.GetMaxByteCount(line.Length) + _newLine.Length;
                 if (_length + max > _bytes.Length && !flush()) return false;
                 _length += _encoding.GetBytes(line, 0, line.Length, _bytes, _length);
             }
