@@ -1,3 +1,4 @@
+using System;
 using System.Buffers;
 using System.Collections.Generic;
 using System.Threading;
@@ -28,6 +29,25 @@ namespace PSTcp
         public virtual bool NeedsMessages => true;
 
         public virtual void OnConnected(TcpConnection connection) { }
+
+        /// <summary>Whether <see cref="OnDataAsync"/> wants every read as it arrives, before framing (a relay forwards bytes at once).</summary>
+        public virtual bool WantsData => false;
+
+        /// <summary>
+        /// Called with each read's bytes, in order, before they are framed (only when
+        /// <see cref="WantsData"/>). Reading waits for the returned task: backpressure.
+        /// </summary>
+        /// <param name="connection">The connection the bytes came from.</param>
+        /// <param name="data">Valid only until the returned task completes.</param>
+        /// <param name="cancellationToken">Cancelled when the connection is aborted.</param>
+        public virtual ValueTask OnDataAsync(TcpConnection connection, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => default;
+
+        /// <summary>
+        /// The peer closed its sending side (FIN) and every message was handled. The connection
+        /// stays open for sending until the returned task completes (a relay passes the
+        /// half-close on and waits for the other side), then closes.
+        /// </summary>
+        public virtual ValueTask OnReceiveEndedAsync(TcpConnection connection) => default;
 
         public virtual void OnDisconnected(TcpConnection connection) { }
     }

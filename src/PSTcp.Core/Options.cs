@@ -1,5 +1,6 @@
 using System;
 using System.Text;
+using PSTcp.Framing;
 
 namespace PSTcp
 {
@@ -35,6 +36,27 @@ namespace PSTcp
         /// <summary>A connection that receives nothing this long is closed; zero means never.</summary>
         public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
 
+        /// <summary>How the byte stream is cut into messages.</summary>
+        public FramingKind Framing { get; set; } = FramingKind.Line;
+
+        /// <summary>Delimiter framing: the delimiter as bytes (matched as is). Set this or <see cref="DelimiterText"/>.</summary>
+        public byte[] Delimiter { get; set; }
+
+        /// <summary>Delimiter framing: the delimiter as text, matched as <see cref="Encoding"/> writes it.</summary>
+        public string DelimiterText { get; set; }
+
+        /// <summary>LengthPrefix framing: 1, 2, 4 or 8 bytes.</summary>
+        public int PrefixSize { get; set; } = 4;
+
+        /// <summary>LengthPrefix framing: the prefix's byte order.</summary>
+        public ByteOrder ByteOrder { get; set; } = ByteOrder.BigEndian;
+
+        /// <summary>FixedLength framing: every message's length in bytes.</summary>
+        public int MessageLength { get; set; }
+
+        /// <summary>Client side: send a PROXY protocol header of this version first (None: don't).</summary>
+        public ProxyProtocolVersion SendProxyProtocol { get; set; } = ProxyProtocolVersion.None;
+
         internal void Validate()
         {
             if (MaxLineLength < 1) throw new ArgumentOutOfRangeException(nameof(MaxLineLength), "MaxLineLength must be at least 1.");
@@ -68,6 +90,15 @@ namespace PSTcp
 
         /// <summary>False for an echo-only server: lines are handled but not queued for consumers.</summary>
         public bool QueueMessages { get; set; } = true;
+
+        /// <summary>Each connection must start with a PROXY protocol v1 or v2 header from a trusted proxy.</summary>
+        public bool ProxyProtocol { get; set; }
+
+        /// <summary>Where PROXY headers are accepted from; null or empty means loopback only.</summary>
+        public System.Collections.Generic.IReadOnlyList<AddressRange> TrustedProxies { get; set; }
+
+        /// <summary>The <see cref="TcpMessage.Direction"/> of messages from accepted connections (a relay's are ClientToTarget).</summary>
+        public MessageDirection AcceptedDirection { get; set; } = MessageDirection.Inbound;
 
         /// <summary>How long a stop waits for connections to finish what they read.</summary>
         public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(5);

@@ -23,4 +23,10 @@ namespace PSTcp
         /// <summary>The new message is dropped.</summary>
         DropNewest,
     }
+
+    /// <summary>PROXY protocol versions (HAProxy's specification): the text v1 and the binary v2.</summary>
+    public enum ProxyProtocolVersion { None, V1, V2 }
+
+    /// <summary>Which way a message went: from the peer to us, or, on a relay, which side sent it.</summary>
+    public enum MessageDirection { Inbound, ClientToTarget, TargetToClient }
 }

@@ -50,6 +50,7 @@ namespace PSTcp
             _handler = handler;
             _framer = new LineFramer(options.MaxLineLength);
             _encoding = options.Encoding;
+            Framing = server?.Framing ?? PSTcp.Framing.MessageFraming.FromOptions(options);
             Queue = queue;
             Server = server;
             // An echo-only server (-NoQueue) neither queues nor builds messages: framing just
@@ -61,6 +62,7 @@ namespace PSTcp
             RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint;
             LocalEndPoint = (IPEndPoint)socket.LocalEndPoint;
             ConnectedAt = DateTimeOffset.Now;
+            Direction = server?.Options.AcceptedDirection ?? MessageDirection.Inbound;
             _lastReceiveTimestamp = Stopwatch.GetTimestamp();
 
             // A line may fill the buffer up to the limit without the writer pausing, or the
@@ -86,6 +88,12 @@ namespace PSTcp
         public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
 
         public DateTimeOffset ConnectedAt { get; }
+
+        /// <summary>How this connection's byte stream is cut into messages, and how messages sent on it are framed.</summary>
+        public Framing.MessageFraming Framing { get; }
+
+        /// <summary>The <see cref="TcpMessage.Direction"/> of this connection's messages.</summary>
+        public MessageDirection Direction { get; internal set; }
 
         /// <summary>How lines are decoded into <see cref="TcpMessage.Text"/> (and encoded by senders).</summary>
         public System.Text.Encoding Encoding => _encoding;

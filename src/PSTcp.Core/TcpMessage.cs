@@ -74,6 +74,9 @@ namespace PSTcp
         /// <summary>Name of the server or client connection the line came from.</summary>
         public string Source => Origin.SourceName;
 
+        /// <summary>Inbound, or on a relay which side sent it (ClientToTarget, TargetToClient).</summary>
+        public MessageDirection Direction => Origin.Direction;
+
         /// <summary>1, 2, 3 … per connection, in arrival order.</summary>
         public long Sequence { get; }
 

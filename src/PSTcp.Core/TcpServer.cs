@@ -44,6 +44,7 @@ namespace PSTcp
             LocalEndPoint = (IPEndPoint)listener.LocalEndPoint;
             StartTime = DateTimeOffset.Now;
             Queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode);
+            Framing = PSTcp.Framing.MessageFraming.FromOptions(options);
             if (options.IdleTimeout > TimeSpan.Zero)
             {
                 var period = TimeSpan.FromMilliseconds(Math.Max(50, Math.Min(1000, options.IdleTimeout.TotalMilliseconds / 4)));
@@ -87,6 +88,9 @@ namespace PSTcp
         public TcpException LastError { get; private set; }
 
         public TcpServerOptions Options => _options;
+
+        /// <summary>How accepted connections' byte streams are cut into messages.</summary>
+        public PSTcp.Framing.MessageFraming Framing { get; }
 
         public MessageQueue Queue { get; }
 

@@ -1,0 +1,89 @@
+using System;
+
+namespace PSTcp.Framing
+{
+    /// <summary>How a byte stream is cut into messages (SPEC "Framing: what a message is").</summary>
+    public enum FramingKind
+    {
+        /// <summary>LF-terminated; one CR before the LF is not part of the message.</summary>
+        Line,
+        /// <summary>Each message ends with a delimiter; nothing else is stripped.</summary>
+        Delimiter,
+        /// <summary>An unsigned length prefix of 1, 2, 4 or 8 bytes, then that many bytes.</summary>
+        LengthPrefix,
+        /// <summary>Every message has the same length.</summary>
+        FixedLength,
+        /// <summary>Whatever one read delivered is one message.</summary>
+        Raw,
+    }
+
+    /// <summary>Byte order of a length prefix.</summary>
+    public enum ByteOrder { BigEndian, LittleEndian }
+
+    /// <summary>Outcome of looking for the next frame at the front of the unconsumed bytes.</summary>
+    public enum FrameStatus
+    {
+        /// <summary>A whole frame is there: see <see cref="Frame"/>.</summary>
+        Frame,
+        /// <summary>Not yet: read more (<see cref="Frame.FrameLength"/> may hint how much is needed in all).</summary>
+        NeedMoreData,
+        /// <summary>The frame (or its declared length) is over the limit: close the connection.</summary>
+        TooLong,
+    }
+
+    /// <summary>Where a frame's payload lies in the buffer given to the framer.</summary>
+    public readonly struct Frame
+    {
+        public Frame(int payloadOffset, int payloadLength, int frameLength)
+        {
+            PayloadOffset = payloadOffset;
+            PayloadLength = payloadLength;
+            FrameLength = frameLength;
+        }
+
+        /// <summary>Where the payload starts (after a length prefix, say).</summary>
+        public int PayloadOffset { get; }
+
+        /// <summary>The payload's length: the message's <c>Data</c>.</summary>
+        public int PayloadLength { get; }
+
+        /// <summary>The whole frame's length (prefix, payload, terminator): what the echo writes back and what to consume.</summary>
+        public int FrameLength { get; }
+    }
+
+    /// <summary>
+    /// One connection's receive-side framing: finds frames at the front of the bytes read and not
+    /// yet consumed. A framer may keep state between calls (how far it already searched) as
+    /// long as the caller keeps to the contract: every call gets the unconsumed bytes from the
+    /// same start, grown by what was read since, until a frame is returned; the caller then
+    /// consumes exactly <see cref="Frame.FrameLength"/> bytes before calling again.
+    /// </summary>
+    public abstract class Framer
+    {
+        protected Framer(int maxMessageLength)
+        {
+            if (maxMessageLength < 1) throw new ArgumentOutOfRangeException(nameof(maxMessageLength));
+            MaxMessageLength = maxMessageLength;
+        }
+
+        /// <summary>Longest payload accepted, in bytes.</summary>
+        public int MaxMessageLength { get; }
+
+        /// <summary>Looks for the next complete frame at the front of <paramref name="buffer"/>.</summary>
+        public abstract FrameStatus TryReadFrame(ReadOnlySpan<byte> buffer, out Frame frame);
+
+        /// <summary>
+        /// The peer closed with <paramref name="rest"/> unframed (never empty): whether it is a
+        /// message of its own (Line and Delimiter: a final fragment is delivered). The default
+        /// drops it: an incomplete length-prefixed or fixed-length frame means nothing.
+        /// </summary>
+        public virtual FrameStatus TryReadFinal(ReadOnlySpan<byte> rest, out Frame frame)
+        {
+            frame = default;
+            return FrameStatus.NeedMoreData;
+        }
+
+        /// <summary>Forgets any search state: the caller is starting from an empty buffer.</summary>
+        public virtual void Reset() { }
+    }
+}
