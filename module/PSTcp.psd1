@@ -16,6 +16,7 @@
         'Stop-TcpServer'
         'Connect-TcpEndpoint'
         'Send-TcpLine'
+        'Send-TcpMessage'
         'Receive-TcpMessage'
         'Get-TcpConnection'
         'Disconnect-TcpEndpoint'

@@ -1,16 +1,18 @@
 using System;
 using System.Buffers;
 using System.Text;
+using PSTcp.Framing;
 
 namespace PSTcp.Commands
 {
     /// <summary>
-    /// Encodes lines into one pooled 64 KB buffer until it is full: one send per batch, not per
-    /// line. A line longer than the buffer is encoded in pieces and sent as it goes, so a line
-    /// of any length costs 64 KB, never an array of its encoded size (which overflows an int
-    /// past ~700 million characters). Dispose returns the buffers to their pools.
+    /// Encodes lines (Send-TcpLine) or framed messages (Send-TcpMessage) into one pooled buffer
+    /// until it is full: one send per batch, not per message. A line longer than the buffer is
+    /// encoded in pieces and sent as it goes, so a line of any length costs 64 KB, never an
+    /// array of its encoded size (which overflows an int past ~700 million characters).
+    /// Dispose returns the buffers to their pools.
     /// </summary>
-    internal sealed class LineBuffer : IDisposable
+    internal sealed class LineBuffer : IBufferWriter<byte>, IDisposable
     {
         private const int Size = 64 * 1024;
 
@@ -22,6 +24,7 @@ namespace PSTcp.Commands
         private readonly byte[] _newLine;
         private readonly int _maxPieceBytes;
         private byte[] _bytes = ArrayPool<byte>.Shared.Rent(Size);
+        private byte[] _scratch;
         private char[] _chars;
         private Encoder _encoder;
         private int _length;
@@ -31,7 +34,7 @@ namespace PSTcp.Commands
         {
             Connection = connection;
             _encoding = encoding;
-            _newLine = encoding.GetBytes(newLine);
+            _newLine = newLine == null ? Array.Empty<byte>() : encoding.GetBytes(newLine);
             _maxPieceBytes = encoding.GetMaxByteCount(Piece) + _newLine.Length;
         }
 
@@ -85,13 +88,122 @@ namespace PSTcp.Commands
             return true;
         }
 
-        /// <summary>What to send: the encoded bytes and how many whole lines they end.</summary>
+        /// <summary>
+        /// Adds one message framed by <paramref name="framing"/> (null: unframed, as is); Line
+        /// framing ends it with the buffer's new line (empty: LF as encoded). False when it
+        /// doesn't fit and the buffer must be sent first.
+        /// </summary>
+        /// <exception cref="ArgumentException">The framing refuses the message (a wrong fixed length, say); nothing was added.</exception>
+        public bool AppendFrame(ReadOnlySpan<byte> payload, MessageFraming framing)
+        {
+            // Room for the largest prefix or terminator that may come with it.
+            int overhead = framing == null ? 0 : 8 + framing.Terminator.Length + _newLine.Length;
+            if (!MakeRoom(payload.Length + overhead))
+            {
+                return false;
+            }
+
+            int start = _length;
+            try
+            {
+                if (framing == null) Write(payload);
+                else framing.WriteFrame(payload, this, _newLine);
+            }
+            catch (ArgumentException)
+            {
+                _length = start;
+                throw;
+            }
+
+            _lines++;
+            return true;
+        }
+
+        /// <summary>Like <see cref="AppendFrame(ReadOnlySpan{byte}, MessageFraming)"/> for text, encoded with the buffer's encoding.</summary>
+        public bool AppendFrame(string text, MessageFraming framing)
+        {
+            int max = _encoding.GetMaxByteCount(text.Length);
+            // Encoded once into a scratch buffer kept for the next message, so the framing
+            // rules stay in MessageFraming and nothing is allocated per message.
+            if (_scratch == null || _scratch.Length < max)
+            {
+                if (_scratch != null) ArrayPool<byte>.Shared.Return(_scratch);
+                _scratch = ArrayPool<byte>.Shared.Rent(Math.Max(max, 256));
+            }
+
+            int n = _encoding.GetBytes(text, 0, text.Length, _scratch, 0);
+            return AppendFrame(new ReadOnlySpan<byte>(_scratch, 0, n), framing);
+        }
+
+        private bool MakeRoom(int max)
+        {
+            if (_length + max <= _bytes.Length)
+            {
+                return true;
+            }
+
+            if (_length > 0)
+            {
+                return false;
+            }
+
+            // A single message bigger than the buffer: grow to fit it.
+            ArrayPool<byte>.Shared.Return(_bytes);
+            _bytes = ArrayPool<byte>.Shared.Rent(max);
+            return true;
+        }
+
+        private void Write(ReadOnlySpan<byte> bytes)
+        {
+            bytes.CopyTo(new Span<byte>(_bytes, _length, bytes.Length));
+            _length += bytes.Length;
+        }
+
+        // IBufferWriter, for MessageFraming.WriteFrame: MakeRoom has made space for the whole frame.
+        void IBufferWriter<byte>.Advance(int count) => _length += count;
+
+        Memory<byte> IBufferWriter<byte>.GetMemory(int sizeHint) => new Memory<byte>(_bytes, _length, _bytes.Length - _length);
+
+        Span<byte> IBufferWriter<byte>.GetSpan(int sizeHint) => new Span<byte>(_bytes, _length, _bytes.Length - _length);
+
         public (ReadOnlyMemory<byte> Data, int Lines) Take() => (new ReadOnlyMemory<byte>(_bytes, 0, _length), _lines);
+
+        /// <summary>
+        /// Sends what is buffered on the cmdlet's thread (Ctrl+C ends the wait; a stall behind
+        /// the connection's own full Wait-mode queue is warned about) and empties the buffer; a
+        /// failure is written as a non-terminating error naming how many messages were lost,
+        /// and returns false.
+        /// </summary>
+        public bool Send(TcpCmdlet cmdlet, string noun)
+        {
+            if (IsEmpty) return true;
+            var (data, lines) = Take();
+            try
+            {
+                cmdlet.WaitForSend(Connection.SendAsync(data, cmdlet.Cancellation).AsTask(), Connection);
+                Connection.CountMessagesSent(lines);
+                return true;
+            }
+            catch (TcpException e)
+            {
+                cmdlet.WriteError(TcpErrors.From(new TcpException(e.Kind, $"{lines:N0} {noun}(s) could not be sent: {e.Message}", e), Connection));
+                return false;
+            }
+            finally
+            {
+                Reset();
+            }
+        }
 
         public void Reset()
         {
             _length = 0;
             _lines = 0;
+            if (_bytes.Length > Size)
+            {
+                ArrayPool<byte>.Shared.Return(_bytes);
+                _bytes = ArrayPool<byte>.Shared.Rent(Size);
+            }
         }
 
         public void Dispose()
@@ -100,6 +212,12 @@ namespace PSTcp.Commands
             _bytes = Array.Empty<byte>();
             _length = 0;
             if (bytes.Length > 0) ArrayPool<byte>.Shared.Return(bytes);
+            if (_scratch != null)
+            {
+                ArrayPool<byte>.Shared.Return(_scratch);
+                _scratch = null;
+            }
+
             if (_chars != null)
             {
                 ArrayPool<char>.Shared.Return(_chars);

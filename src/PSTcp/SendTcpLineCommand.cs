@@ -261,25 +261,6 @@ namespace PSTcp.Commands
                 $"Connection {connection.Id} to {connection.RemoteEndPoint} is closed; nothing was sent."), target);
 
         /// <summary>Sends what the buffer holds; false (and an error written) when the send failed.</summary>
-        private bool Flush()
-        {
-            if (_buffer == null || _buffer.IsEmpty) return true;
-            var (data, lines) = _buffer.Take();
-            try
-            {
-                WaitForSend(_buffer.Connection.SendAsync(data, Cancellation).AsTask(), _buffer.Connection);
-                _buffer.Connection.CountMessagesSent(lines);
-                return true;
-            }
-            catch (TcpException e)
-            {
-                WriteTcpError(new TcpException(e.Kind, $"{lines:N0} line(s) could not be sent: {e.Message}", e), _buffer.Connection);
-                return false;
-            }
-            finally
-            {
-                _buffer.Reset();
-            }
-        }
+        private bool Flush() => _buffer == null || _buffer.Send(this, "line");
     }
 }
