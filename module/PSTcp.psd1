@@ -9,6 +9,7 @@
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Core', 'Desktop')
     FormatsToProcess     = @('PSTcp.format.ps1xml')
+    TypesToProcess       = @('PSTcp.types.ps1xml')
     CmdletsToExport      = @(
         'Start-TcpEchoServer'
         'Start-TcpServer'
@@ -22,6 +23,7 @@
         'Get-TcpConnection'
         'Disconnect-TcpEndpoint'
         'Test-TcpEndpoint'
+        'Enter-TcpSession'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
