@@ -44,14 +44,14 @@ Describe 'Invoke-TcpRequest' {
 
     It 'takes messages up to and including the first matching -Until' {
         (Invoke-TcpRequest 127.0.0.1 $service.Port 'LIST' -Until '^end$').Text | Should -Be 'item a.c', 'item abc', 'END'
-        (Invoke-TcpRequest 127.0.0.1 $service.Port 'LIST' -Until '^end$' -CaseSensitive -Timeout '00:00:01' -ErrorAction SilentlyContinue).Text |
+        (Invoke-TcpRequest 127.0.0.1 $service.Port 'LIST' -Until '^end$' -CaseSensitive -Timeout 1 -ErrorAction SilentlyContinue).Text |
             Should -Be 'item a.c', 'item abc', 'END'
     }
 
     It 'takes -Until literally with -SimpleMatch' {
         (Invoke-TcpRequest 127.0.0.1 $service.Port 'LIST' -Until 'x|abc').Text | Should -Be 'item a.c', 'item abc' -Because 'as a regex it matches abc' 
         (Invoke-TcpRequest 127.0.0.1 $service.Port 'LIST' -Until 'a.c' -SimpleMatch).Text | Should -Be 'item a.c'
-        (Invoke-TcpRequest 127.0.0.1 $service.Port 'LIST' -Until 'x|abc' -SimpleMatch -Timeout '00:00:01' -ErrorAction SilentlyContinue).Text |
+        (Invoke-TcpRequest 127.0.0.1 $service.Port 'LIST' -Until 'x|abc' -SimpleMatch -Timeout 1 -ErrorAction SilentlyContinue).Text |
             Should -Be 'item a.c', 'item abc', 'END'
     }
 
@@ -95,7 +95,7 @@ Describe 'Invoke-TcpRequest' {
 
     It 'fails like Connect-TcpEndpoint when refused' {
         $port = Get-FreeTcpPort
-        $r = Invoke-Captured { Invoke-TcpRequest 127.0.0.1 $port 'x' -Timeout '00:00:03' }
+        $r = Invoke-Captured { Invoke-TcpRequest 127.0.0.1 $port 'x' -Timeout 3 }
         $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ConnectionRefused,*'
     }
 }
@@ -114,7 +114,7 @@ Describe 'One deadline for a whole receive' {
             $peer = Receive-RawConnection $listener
         } finally { $listener.Stop() }
         $ticker = Start-Ticker $peer
-        $r = Invoke-Captured { Invoke-TcpRequest -Connection $client -Until 'never' -Timeout '00:00:01' }
+        $r = Invoke-Captured { Invoke-TcpRequest -Connection $client -Until 'never' -Timeout 1 }
         $r.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.95
         $r.Elapsed.TotalSeconds | Should -BeLessThan 2.5 -Because 'the timeout is for the whole call, not per message'
         $r.Output.Count | Should -BeGreaterOrEqual 2

@@ -26,7 +26,7 @@ namespace PSTcp.Commands
             try
             {
                 var reader = source.Queue.Reader;
-                using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cmdlet.StoppingToken))
+                using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cmdlet.Cancellation))
                 {
                     if (timeout.HasValue) deadline.CancelAfter(timeout.Value);
                     bool met = goal.Begin(source.Target as TcpConnection, output);
@@ -100,7 +100,7 @@ namespace PSTcp.Commands
             }
             catch (OperationCanceledException)
             {
-                if (cmdlet.StoppingToken.IsCancellationRequested) throw new PipelineStoppedException();
+                if (cmdlet.Cancellation.IsCancellationRequested) throw new PipelineStoppedException();
                 return false;
             }
             catch (Exception)

@@ -18,6 +18,8 @@ namespace PSTcp.Commands
         private const string ToConnection = "Connection";
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
+        private volatile TcpConnection _owned;
+
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = ToHost)]
         [Alias("ComputerName", "Host")]
         [ValidateNotNullOrEmpty]
@@ -63,6 +65,7 @@ namespace PSTcp.Commands
 
         /// <summary>One deadline for connecting, sending and the whole reply.</summary>
         [Parameter]
+        [TimeSpanTransformation]
         public TimeSpan Timeout { get; set; } = DefaultTimeout;
 
         [Parameter(ParameterSetName = ToHost)]
@@ -77,11 +80,6 @@ namespace PSTcp.Commands
 
         protected override void EndProcessing()
         {
-            if (Timeout <= TimeSpan.Zero)
-            {
-                ThrowTcpError(new ArgumentException("Timeout must be positive.", nameof(Timeout)), Timeout);
-            }
-
             if (ParameterSetName == ToConnection && HasFramingParameters)
             {
                 ThrowTcpError(new ArgumentException(
@@ -102,6 +100,7 @@ namespace PSTcp.Commands
             {
                 CreateGoal(null, options.Framing == PSTcp.Framing.FramingKind.Raw);
                 connection = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero);
+                _owned = connection;
             }
 
             bool done = false;
@@ -118,10 +117,17 @@ namespace PSTcp.Commands
                 if (Connection == null)
                 {
                     // Ours: closed gracefully after the reply; reset when the exchange failed or was stopped.
-                    if (done) WaitFor(connection.CloseAsync(TimeSpan.FromSeconds(2)));
+                    if (done) Wait(connection.CloseAsync(TimeSpan.FromSeconds(2)));
                     else connection.Abort();
                 }
             }
+        }
+
+        protected override void StopProcessing()
+        {
+            base.StopProcessing();
+            // Ctrl+C: a send stuck on a peer that doesn't read ends with the connection.
+            _owned?.Abort();
         }
 
         /// <summary>The reply's end; with no connection yet, only checks the parameters (for a connection that will be Raw or not).</summary>
@@ -149,7 +155,14 @@ namespace PSTcp.Commands
         private void Send(TcpConnection connection)
         {
             if (Message == null || Message.Length == 0) return;
-            var buffer = new LineBuffer(connection, connection.Encoding, NewLine);
+            using (var buffer = new LineBuffer(connection, connection.Encoding, NewLine))
+            {
+                SendAll(buffer, connection);
+            }
+        }
+
+        private void SendAll(LineBuffer buffer, TcpConnection connection)
+        {
             foreach (var message in Message)
             {
                 try

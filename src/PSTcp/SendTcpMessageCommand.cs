@@ -11,7 +11,7 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsCommunications.Send, "TcpMessage", DefaultParameterSetName = ToConnection)]
     [OutputType(typeof(TcpConnection))]
-    public sealed class SendTcpMessageCommand : FramingCmdlet
+    public sealed class SendTcpMessageCommand : FramingCmdlet, IDisposable
     {
         private const string ToConnection = "Connection";
         private const string ToHost = "HostName";
@@ -71,6 +71,7 @@ namespace PSTcp.Commands
                 ApplyFraming(options);
                 _target = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero);
                 _ownsConnection = true;
+                TcpRegistry.Add(_target);
             }
             else if (HasFramingParameters)
             {
@@ -85,6 +86,7 @@ namespace PSTcp.Commands
             if (_buffer == null || _buffer.Connection != connection)
             {
                 Flush();
+                _buffer?.Dispose();
                 _buffer = new LineBuffer(connection, connection.Encoding, NewLine);
             }
 
@@ -124,11 +126,31 @@ namespace PSTcp.Commands
             if (_ownsConnection && _target != null)
             {
                 Wait(_target.CloseAsync(TimeSpan.FromSeconds(2)));
+                TcpRegistry.Remove(_target);
             }
 
             if (PassThru && (_target ?? Connection) != null)
             {
                 WriteObject(_target ?? Connection);
+            }
+        }
+
+        protected override void StopProcessing()
+        {
+            base.StopProcessing();
+            // Ctrl+C: a send stuck on a peer that doesn't read ends with the connection.
+            if (_ownsConnection) _target?.Abort();
+        }
+
+        /// <summary>Also runs when the pipeline fails upstream: the -HostName connection must not outlive it.</summary>
+        public void Dispose()
+        {
+            _buffer?.Dispose();
+            _buffer = null;
+            if (_ownsConnection && _target != null)
+            {
+                if (_target.State != ConnectionState.Closed) _target.Abort();
+                TcpRegistry.Remove(_target);
             }
         }
 
