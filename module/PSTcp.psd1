@@ -19,6 +19,7 @@
         'Receive-TcpMessage'
         'Get-TcpConnection'
         'Disconnect-TcpEndpoint'
+        'Test-TcpEndpoint'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -64,6 +64,10 @@ namespace PSTcp.Commands
         [Parameter]
         public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
 
+        /// <summary>Send a PROXY protocol header (v1 or v2) naming this connection's end points first, before TLS.</summary>
+        [Parameter]
+        public ProxyProtocolVersion ProxyProtocol { get; set; } = ProxyProtocolVersion.None;
+
         protected override void EndProcessing()
         {
             var options = new ConnectionOptions
@@ -76,6 +80,7 @@ namespace PSTcp.Commands
                 UseTls = UseTls || SkipCertificateCheck || ServerName != null,
                 TlsServerName = ServerName,
                 SkipCertificateCheck = SkipCertificateCheck,
+                SendProxyProtocol = ProxyProtocol,
             };
 
             var connection = Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
