@@ -43,6 +43,7 @@ namespace PSTcp
         private int _phase;
         private volatile bool _stopping;
         private bool _inHandler;
+        private bool _awaitingProxyHeader;
         private bool _closeRequested;
 
         /// <summary>Bytes of receive buffer this connection holds now (0 while idle).</summary>
@@ -98,14 +99,26 @@ namespace PSTcp
                     Interlocked.Add(ref _bytesReceived, received);
                     Server?.CountBytesReceived(received);
 
-                    if (_handler != null && _handler.WantsData)
+                    var data = new ReadOnlyMemory<byte>(segment.Array, segment.Offset, received);
+                    bool ready = true;
+                    if (_awaitingProxyHeader)
                     {
-                        await _handler.OnDataAsync(this, new ReadOnlyMemory<byte>(segment.Array, segment.Offset, received), token).ConfigureAwait(false);
+                        if (!TakeProxyHeader(out ready)) return;
+                        // Everything after the header is the connection's own data.
+                        if (ready) data = new ReadOnlyMemory<byte>(_buffer.Array, _buffer.Start, _buffer.Length);
                     }
 
-                    if (!await FrameAndDispatchAsync(token).ConfigureAwait(false) || CloseRequested)
+                    if (ready)
                     {
-                        return;
+                        if (_handler != null && _handler.WantsData && !data.IsEmpty)
+                        {
+                            await _handler.OnDataAsync(this, data, token).ConfigureAwait(false);
+                        }
+
+                        if (!await FrameAndDispatchAsync(token).ConfigureAwait(false) || CloseRequested)
+                        {
+                            return;
+                        }
                     }
 
                     if (Interlocked.CompareExchange(ref _phase, PhaseWaiting, PhaseHandling) != PhaseHandling || _stopping)
@@ -313,6 +326,83 @@ namespace PSTcp
             {
                 // The peer is gone already.
             }
+        }
+
+        /// <summary>
+        /// Behind a PROXY-protocol proxy: parses the header at the front of what was read. False
+        /// when the connection is rejected (no valid header, or a real source the allow list
+        /// refuses): counted, and closed quietly. <paramref name="complete"/> is false while
+        /// the header is still arriving.
+        /// </summary>
+        private bool TakeProxyHeader(out bool complete)
+        {
+            complete = false;
+            var status = ProxyProtocol.TryParse(_buffer.Unconsumed, out var header, out int consumed, out _);
+            if (status == ProxyParseStatus.Incomplete && _buffer.Length < ProxyProtocol.MaxHeaderLength) return true;
+            if (status == ProxyParseStatus.Valid)
+            {
+                _buffer.Consume(consumed);
+                _awaitingProxyHeader = false;
+                _proxyDeadline?.Dispose();
+                if (!header.IsLocal) RemoteEndPoint = header.Source;
+                if (Server.IsAllowed(RemoteEndPoint.Address))
+                {
+                    complete = true;
+                    return true;
+                }
+            }
+
+            Server.CountRejected();
+            return false;
+        }
+
+        /// <summary>
+        /// TLS behind a PROXY-protocol proxy: the header comes before the handshake, so it is
+        /// read straight from the socket, exactly (no byte of the TLS hello may be taken).
+        /// </summary>
+        private async Task<bool> ReadProxyHeaderBeforeTlsAsync()
+        {
+            var header = new byte[ProxyProtocol.MaxHeaderLength];
+            int length = 0;
+            try
+            {
+                // 12 bytes: v2's signature, and never more than the shortest v1 header (15).
+                while (length < 12) length += await ReadSomeAsync(header, length, 12 - length).ConfigureAwait(false);
+                if (header[0] == (byte)'P')
+                {
+                    while (header[length - 1] != (byte)'\n' && length < ProxyProtocol.MaxV1Length)
+                    {
+                        length += await ReadSomeAsync(header, length, 1).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    while (length < 16) length += await ReadSomeAsync(header, length, 16 - length).ConfigureAwait(false);
+                    int total = 16 + (header[14] << 8 | header[15]);
+                    while (length < total && length < header.Length) length += await ReadSomeAsync(header, length, Math.Min(total, header.Length) - length).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.EndOfStreamException)
+            {
+                Server.CountRejected();
+                return false;
+            }
+
+            _buffer.GetWriteSegment(length);
+            Buffer.BlockCopy(header, 0, _buffer.Array, 0, length);
+            _buffer.Advance(length);
+            if (!TakeProxyHeader(out bool complete)) return false; // counted
+            bool whole = complete && _buffer.Length == 0;
+            _buffer.Release();
+            if (!whole) Server.CountRejected();
+            return whole;
+        }
+
+        private async Task<int> ReadSomeAsync(byte[] buffer, int offset, int count)
+        {
+            int n = await _transport.Socket.ReceiveAsync(new ArraySegment<byte>(buffer, offset, count), SocketFlags.None).ConfigureAwait(false);
+            if (n == 0) throw new System.IO.EndOfStreamException();
+            return n;
         }
 
         private static bool NothingAvailable(Transport transport)

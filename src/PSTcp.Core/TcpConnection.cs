@@ -28,6 +28,7 @@ namespace PSTcp
         private long _dropped;
         private long _lastReceiveTimestamp;
         private int _state;
+        private Timer _proxyDeadline;
 
         internal TcpConnection(Transport transport, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server)
             : this(transport, options, queue, handler, server, ownsQueue: server == null)
@@ -63,6 +64,12 @@ namespace PSTcp
             ConnectedAt = DateTimeOffset.Now;
             Direction = server?.Options.AcceptedDirection ?? MessageDirection.Inbound;
             _lastReceiveTimestamp = Stopwatch.GetTimestamp();
+            if (server != null && server.Options.ProxyProtocol)
+            {
+                // The header comes first; a peer that never finishes it is cut like a silent TLS client.
+                _awaitingProxyHeader = true;
+                _proxyDeadline = new Timer(_ => { if (_awaitingProxyHeader) { server.CountRejected(); Abort(); } }, null, server.Options.TlsHandshakeTimeout, Timeout.InfiniteTimeSpan);
+            }
         }
 
         public int Id { get; }
@@ -142,6 +149,11 @@ namespace PSTcp
         {
             try
             {
+                if (_awaitingProxyHeader && _transport is TlsTransport && !await ReadProxyHeaderBeforeTlsAsync().ConfigureAwait(false))
+                {
+                    return;
+                }
+
                 if (Server != null && !await HandshakeAsync().ConfigureAwait(false))
                 {
                     return;
@@ -162,6 +174,7 @@ namespace PSTcp
                     Queue.Complete();
                 }
 
+                _proxyDeadline?.Dispose();
                 Server?.OnConnectionClosed(this);
                 _closed.TrySetResult(true);
                 _abort.Dispose();

@@ -72,7 +72,7 @@ namespace PSTcp
         /// <summary>Connections closed at once because <see cref="TcpServerOptions.MaxConnections"/> were open.</summary>
         public long ConnectionsRefused => Interlocked.Read(ref _connectionsRefused);
 
-        /// <summary>Connections closed at once because the peer is not in the allow list.</summary>
+        /// <summary>Connections closed because the peer is not in the allow list, or (with PROXY protocol) sent no valid header or is not a trusted proxy.</summary>
         public long ConnectionsRejected => Interlocked.Read(ref _connectionsRejected);
 
         public long MessagesReceived => Interlocked.Read(ref _messagesReceived);
@@ -257,20 +257,40 @@ namespace PSTcp
             connection.Start();
         }
 
+        private static readonly AddressRange[] s_loopback = { AddressRange.Parse("127.0.0.0/8"), AddressRange.Parse("::1") };
+
+        /// <summary>
+        /// At accept: behind a PROXY-protocol proxy, the peer must be a trusted proxy (the allow
+        /// list applies to the real client, once its header names it); otherwise the allow list.
+        /// </summary>
         private bool IsAllowed(Socket socket)
         {
-            var allowed = _options.AllowedRemoteAddresses;
-            if (allowed == null || allowed.Count == 0) return true;
             try
             {
                 var remote = ((IPEndPoint)socket.RemoteEndPoint).Address;
-                return allowed.Any(range => range.Contains(remote));
+                if (_options.ProxyProtocol)
+                {
+                    var trusted = _options.TrustedProxies;
+                    return (trusted == null || trusted.Count == 0 ? s_loopback : trusted).Any(range => range.Contains(remote));
+                }
+
+                return IsAllowed(remote);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
             {
                 return false;
             }
         }
+
+        /// <summary>Whether the allow list lets <paramref name="address"/> in.</summary>
+        internal bool IsAllowed(IPAddress address)
+        {
+            var allowed = _options.AllowedRemoteAddresses;
+            return allowed == null || allowed.Count == 0 || allowed.Any(range => range.Contains(address));
+        }
+
+        /// <summary>Counts a connection closed for its PROXY header (missing, malformed) or its real source (not allowed).</summary>
+        internal void CountRejected() => Interlocked.Increment(ref _connectionsRejected);
 
         internal void OnConnectionClosed(TcpConnection connection)
         {
