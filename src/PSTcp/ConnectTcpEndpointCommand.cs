@@ -7,7 +7,7 @@ namespace PSTcp.Commands
     /// <summary>Connect-TcpEndpoint: opens a client connection whose incoming lines are queued.</summary>
     [Cmdlet(VerbsCommunications.Connect, "TcpEndpoint")]
     [OutputType(typeof(TcpConnection))]
-    public sealed class ConnectTcpEndpointCommand : TcpCmdlet
+    public sealed class ConnectTcpEndpointCommand : FramingCmdlet
     {
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
         internal static readonly TimeSpan DefaultRetryInterval = TimeSpan.FromSeconds(1);
@@ -54,10 +54,6 @@ namespace PSTcp.Commands
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
 
         [Parameter]
-        [ValidateRange(1, 1024 * 1024 * 1024)]
-        public int MaxLineLength { get; set; } = ConnectionOptions.DefaultMaxLineLength;
-
-        [Parameter]
         [ValidateRange(1, int.MaxValue)]
         public int QueueCapacity { get; set; } = ConnectionOptions.DefaultQueueCapacity;
 
@@ -82,6 +78,8 @@ namespace PSTcp.Commands
                 SkipCertificateCheck = SkipCertificateCheck,
                 SendProxyProtocol = ProxyProtocol,
             };
+            // Framing (FramingCmdlet): checked here, so a bad combination fails before connecting.
+            ApplyFraming(options);
 
             var connection = Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
             TcpRegistry.Add(connection);
