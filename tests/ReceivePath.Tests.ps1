@@ -41,7 +41,7 @@ Describe 'Errors reach a consumer once' {
         $out = @($job | Receive-Job -ErrorVariable errors -ErrorAction SilentlyContinue)
         $out.Text | Should -Be 'ok'
         @($errors) | Should -HaveCount 1
-        $errors[0].FullyQualifiedErrorId | Should -BeLike 'LineTooLong,*'
+        $errors[0].FullyQualifiedErrorId | Should -BeLike 'LineTooLong*'
         $job | Remove-Job
     }
 }

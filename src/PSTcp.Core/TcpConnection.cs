@@ -14,7 +14,7 @@ namespace PSTcp
     /// in TcpConnection.Receive.cs, sending in TcpConnection.Send.cs, connecting in
     /// TcpConnection.Connect.cs.
     /// </summary>
-    public sealed partial class TcpConnection : IMessageSource
+    public sealed partial class TcpConnection
     {
         private static int s_nextId;
 
@@ -119,17 +119,41 @@ namespace PSTcp
         /// <summary>Completes when the connection is closed and its loop has ended.</summary>
         internal Task Completion => _closed.Task;
 
-        string IMessageSource.Name => Name;
+        /// <summary>
+        /// This client connection as a source of messages. A separate object, not an interface
+        /// on this class: PowerShell would show an interface's Queue and Completion as
+        /// properties of every connection.
+        /// </summary>
+        internal IMessageSource AsSource() => _source ?? (_source = new Source(this));
 
-        MessageQueue IMessageSource.Queue => Queue;
+        private IMessageSource _source;
 
-        Task IMessageSource.Completion => _closed.Task;
+        private sealed class Source : IMessageSource
+        {
+            private readonly TcpConnection _connection;
+
+            public Source(TcpConnection connection) => _connection = connection;
+
+            public string Name => _connection.Name;
+
+            public MessageQueue Queue => _connection.Queue;
+
+            public Task Completion => _connection.Completion;
+
+            public TcpException Error => _connection.Error;
+
+            public event EventHandler<TcpErrorEventArgs> ErrorReported
+            {
+                add => _connection.ErrorReported += value;
+                remove => _connection.ErrorReported -= value;
+            }
+
+            // A client connection is its own only connection: nothing to raise.
+            public event EventHandler<TcpConnectionEventArgs> ConnectionChanged { add { } remove { } }
+        }
 
         /// <summary>A client connection's errors that consumers should see (LineTooLong); a reset ends the source instead.</summary>
         public event EventHandler<TcpErrorEventArgs> ErrorReported;
-
-        /// <summary>A client connection is its own only connection: this is never raised for it.</summary>
-        event EventHandler<TcpConnectionEventArgs> IMessageSource.ConnectionChanged { add { } remove { } }
 
         internal string SourceName => Server?.Name ?? Name;
 

@@ -14,7 +14,7 @@ namespace PSTcp
     /// A listener whose accepted connections hand their lines to a <see cref="LineHandler"/>
     /// and queue them, from the moment it starts, in one bounded <see cref="MessageQueue"/>.
     /// </summary>
-    public sealed class TcpServer : IMessageSource
+    public sealed class TcpServer
     {
         private static int s_nextId;
 
@@ -96,15 +96,42 @@ namespace PSTcp
         /// <summary>The messages read from every connection and not yet taken by a consumer.</summary>
         internal MessageQueue Queue { get; }
 
-        MessageQueue IMessageSource.Queue => Queue;
 
         /// <summary>Completes when the server has stopped and its queue will get no more messages.</summary>
         internal Task Completion => _stopped.Task;
 
-        Task IMessageSource.Completion => _stopped.Task;
+        /// <summary>This server as a source of messages (a separate object: PowerShell would show an interface's members as properties).</summary>
+        internal IMessageSource AsSource() => _source ?? (_source = new Source(this));
 
-        /// <summary>A server ends cleanly when stopped: its connections' failures are reported as they happen.</summary>
-        TcpException IMessageSource.Error => null;
+        private IMessageSource _source;
+
+        private sealed class Source : IMessageSource
+        {
+            private readonly TcpServer _server;
+
+            public Source(TcpServer server) => _server = server;
+
+            public string Name => _server.Name;
+
+            public MessageQueue Queue => _server.Queue;
+
+            public Task Completion => _server.Completion;
+
+            /// <summary>A server ends cleanly when stopped: its connections' failures are reported as they happen.</summary>
+            public TcpException Error => null;
+
+            public event EventHandler<TcpErrorEventArgs> ErrorReported
+            {
+                add => _server.ErrorReported += value;
+                remove => _server.ErrorReported -= value;
+            }
+
+            public event EventHandler<TcpConnectionEventArgs> ConnectionChanged
+            {
+                add => _server.ConnectionChanged += value;
+                remove => _server.ConnectionChanged -= value;
+            }
+        }
 
         /// <summary>Raised (on a socket thread) for failures consumers should see (LineTooLong, HandlerFailed …); resets stay quiet.</summary>
         public event EventHandler<TcpErrorEventArgs> ErrorReported;

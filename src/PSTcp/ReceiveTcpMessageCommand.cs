@@ -79,7 +79,7 @@ namespace PSTcp.Commands
 
         private MessageConsumer NewConsumer(int? limit, TimeSpan? timeout, bool verbose, CancellationToken cancellation)
         {
-            IMessageSource source = Server ?? (IMessageSource)Connection;
+            IMessageSource source = Server != null ? Server.AsSource() : Connection.AsSource();
             var location = Server != null ? Server.LocalEndPoint.ToString() : Connection.RemoteEndPoint.ToString();
             return new MessageConsumer(source, location, (object)Server ?? Connection, limit, timeout, until: null, verbose, cancellation);
         }
