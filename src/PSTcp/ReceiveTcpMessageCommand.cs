@@ -32,7 +32,7 @@ namespace PSTcp.Commands
         public int Count { get; set; }
 
         /// <summary>Stop after this long; with -Count, too few messages by then is a ReceiveTimeout error.</summary>
-        [Parameter]
+        [Parameter, TimeSpanTransformation]
         public TimeSpan Timeout { get; set; }
 
         [Parameter]
