@@ -38,7 +38,7 @@ namespace PSTcp.Commands
         private bool _ownsConnection;
         private TcpServer _server;
         private Task _ended;
-        private ChannelReader<TcpMessage> _reader;
+        private MessageQueue _reader;
         private Task<bool> _messageWait;
         private Task _send;
         private int _sending;
@@ -223,7 +223,7 @@ namespace PSTcp.Commands
             _ownsConnection = true;
             _connection = handler.Accepted.Result;
             _ended = handler.Disconnected;
-            _reader = _server.Queue.Reader;
+            _reader = _server.Queue;
             WriteVerbose($"Client connected from {_connection.RemoteEndPoint}.");
         }
 
@@ -231,7 +231,7 @@ namespace PSTcp.Commands
         {
             _connection = connection;
             _ended = connection.Completion;
-            _reader = connection.Queue.Reader;
+            _reader = connection.Queue;
             WriteVerbose($"Session with {connection.RemoteEndPoint} from {connection.LocalEndPoint} ({connection.Name}, Id {connection.Id}).");
         }
 
