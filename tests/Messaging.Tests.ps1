@@ -123,3 +123,123 @@ Describe 'One deadline for a whole receive' {
         $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ReceiveTimeout,*'
     }
 }
+
+Describe 'Receive-TcpMessage -Until' {
+    AfterEach {
+        Stop-BackgroundScript $ticker
+        Close-RawClient $peer
+        Clear-PSTcpState
+    }
+
+    It 'with -Timeout 1 against a peer sending a non-matching line every 300 ms returns in about a second with what arrived, then ReceiveTimeout' {
+        $listener = New-RawListener
+        try {
+            $client = Connect-TcpEndpoint 127.0.0.1 $listener.LocalEndpoint.Port
+            $peer = Receive-RawConnection $listener
+        } finally { $listener.Stop() }
+        $ticker = Start-Ticker $peer
+        $r = Invoke-Captured { Receive-TcpMessage $client -Until 'never' -Timeout 1 }
+        $r.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.95
+        $r.Elapsed.TotalSeconds | Should -BeLessThan 2.5 -Because 'one deadline for the whole call, not one per message'
+        $r.Output.Count | Should -BeGreaterOrEqual 2
+        $r.Output.Text | Should -Be @(1..$r.Output.Count | ForEach-Object { "tick $_" })
+        $r.Errors | Should -HaveCount 1
+        $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ReceiveTimeout,*'
+    }
+
+    It 'takes messages up to and including the match, leaving the rest queued' {
+        $server = Start-TcpEchoServer -Port 0
+        $client = Connect-TcpEndpoint 127.0.0.1 $server.Port
+        Send-TcpLine $client 'a', 'b.', 'bx', 'c'
+        (Receive-TcpMessage $client -Until 'B.' -SimpleMatch -Timeout 5).Text | Should -Be 'a', 'b.'
+        (Receive-TcpMessage $client -Until 'B.' -CaseSensitive -Count 2 -Timeout 5).Text | Should -Be 'bx', 'c'
+    }
+
+    It 'ends a consumer job at the match' {
+        $server = Start-TcpEchoServer -Port 0
+        $job = Receive-TcpMessage -Server $server -Until '^stop$' -AsJob
+        Send-TcpLine -HostName 127.0.0.1 -Port $server.Port -Line 'one', 'stop', 'after'
+        $job | Wait-Job -Timeout 10 | Should -Not -BeNullOrEmpty
+        $job.State | Should -Be 'Completed'
+        ($job | Receive-Job).Text | Should -Be 'one', 'stop'
+        (Receive-TcpMessage -Server $server -Count 1 -Timeout 5).Text | Should -Be 'after'
+    }
+}
+
+Describe 'Stream reads on Raw connections' {
+    BeforeEach {
+        $listener = New-RawListener
+        try {
+            $client = Connect-TcpEndpoint 127.0.0.1 $listener.LocalEndpoint.Port -Framing Raw -MaxMessageLength 1000
+            $peer = Receive-RawConnection $listener
+        } finally { $listener.Stop() }
+    }
+    AfterEach {
+        Close-RawClient $peer
+        Clear-PSTcpState
+    }
+
+    It 'matches -Until across reads and returns one message ending with the match' {
+        Send-RawBytes $peer "HTTP/1.1 200 OK`r`nA: 1`r"
+        Wait-Until { $client.BytesReceived -ge 20 }
+        Send-RawBytes $peer "`n`r`nbody"
+        $head = @(Receive-TcpMessage $client -Until "`r`n`r`n" -Timeout 5)
+        $head | Should -HaveCount 1
+        $head[0].Text | Should -Be "HTTP/1.1 200 OK`r`nA: 1`r`n`r`n"
+        (Receive-TcpMessage $client -ByteCount 4 -Timeout 5).Text | Should -Be 'body'
+    }
+
+    It 'returns exactly -ByteCount bytes and keeps the rest, in order, for the next receives' {
+        Send-RawBytes $peer (Join-Bytes 'abc' ([byte[]](0x00, 0x0D, 0x0A, 0xFF)) 'defgh:tail')
+        Wait-Until { $client.BytesReceived -ge 17 }
+        ConvertTo-Hex (Receive-TcpMessage $client -ByteCount 5 -Timeout 5).Data | Should -Be '61-62-63-00-0D'
+        ConvertTo-Hex (Receive-TcpMessage $client -ByteCount 2 -Timeout 5).Data | Should -Be '0A-FF'
+        (Receive-TcpMessage $client -Until ':' -Timeout 5).Text | Should -Be 'defgh:'
+        # A plain receive takes what is left first, then what comes next.
+        Send-RawBytes $peer 'more'
+        (Receive-TcpMessage $client -Count 1 -Timeout 5).Text | Should -Be 'tail'
+        (Receive-TcpMessage $client -ByteCount 4 -Timeout 5).Text | Should -Be 'more'
+    }
+
+    It 'writes what arrived, then ReceiveTimeout, when -ByteCount is not reached in time' {
+        Send-RawBytes $peer 'abc'
+        $r = Invoke-Captured { Receive-TcpMessage $client -ByteCount 10 -Timeout 0.5 }
+        $r.Output.Text | Should -Be 'abc'
+        $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ReceiveTimeout,*'
+        $r.Errors[0].Exception.Message | Should -Match '3 of 10 byte'
+    }
+
+    It 'writes what arrived when the peer closes before the match' {
+        Send-RawBytes $peer 'partial'
+        Close-RawSend $peer
+        $r = Invoke-Captured { Receive-TcpMessage $client -Until 'END' -Timeout 5 }
+        $r.Output.Text | Should -Be 'partial'
+        $r.Errors | Where-Object { $_.FullyQualifiedErrorId -like 'ReceiveTimeout*' } | Should -BeNullOrEmpty
+    }
+
+    It 'stops -Until at -MaxMessageLength with LineTooLong and keeps the bytes' {
+        Send-RawBytes $peer ('x' * 1200)
+        Wait-Until { $client.BytesReceived -ge 1200 }
+        $r = Invoke-Captured { Receive-TcpMessage $client -Until 'END' -Timeout 5 }
+        $r.Output | Should -BeNullOrEmpty
+        $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'LineTooLong,*'
+        (Receive-TcpMessage $client -ByteCount 1200 -Timeout 5).Data.Length | Should -Be 1200
+    }
+
+    It 'refuses <Case> with InvalidArgument' -TestCases @(
+        @{ Case = '-Count with a stream read'; Parameters = @{ ByteCount = 2; Count = 2 } }
+        @{ Case = 'a stream read as a job'; Parameters = @{ Until = 'x'; AsJob = $true } }
+        @{ Case = '-Until with -ByteCount'; Parameters = @{ Until = 'x'; ByteCount = 2 } }
+    ) {
+        param($Case, $Parameters)
+        $r = Invoke-Captured { Receive-TcpMessage $client @Parameters -Timeout 1 }
+        $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+    }
+
+    It 'refuses -ByteCount on a line connection and on a server' {
+        $server = Start-TcpEchoServer -Port 0 -Framing Raw
+        (Invoke-Captured { Receive-TcpMessage -Server $server -ByteCount 2 -Timeout 1 }).Errors[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+        $line = Connect-TcpEndpoint 127.0.0.1 $server.Port
+        (Invoke-Captured { Receive-TcpMessage $line -ByteCount 2 -Timeout 1 }).Errors[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+    }
+}

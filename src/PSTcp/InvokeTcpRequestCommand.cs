@@ -109,7 +109,9 @@ namespace PSTcp.Commands
                 var goal = CreateGoal(connection, false);
                 Send(connection);
                 var left = Timeout - clock.Elapsed;
-                GoalReceive.Receive(this, new MessageSource(connection), goal, left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1));
+                var verbose = MyInvocation.BoundParameters.TryGetValue("Verbose", out var v) && ((SwitchParameter)v).IsPresent;
+                ReceiveLoop.Receive(this, connection.AsSource(), connection.RemoteEndPoint.ToString(), connection, goal,
+                    left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1), verbose);
                 done = true;
             }
             finally

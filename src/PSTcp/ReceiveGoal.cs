@@ -44,7 +44,7 @@ namespace PSTcp.Commands
         public static ReceiveGoal Create(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, TcpConnection connection) =>
             Create(count, until, simpleMatch, caseSensitive, byteCount, connection != null && connection.Framing.Kind == FramingKind.Raw, connection);
 
-        /// <summary>Checks the parameters before a connection exists (it will be Raw or not); the goal is only good for checking.</summary>
+        /// <summary>Checks the parameters before a connection exists (it will be Raw or not); the goal is not kept.</summary>
         public static void Check(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, bool raw) =>
             Create(count, until, simpleMatch, caseSensitive, byteCount, raw, null);
 
@@ -85,8 +85,17 @@ namespace PSTcp.Commands
                 throw new ArgumentException("A stream read (-Until or -ByteCount on a Raw connection) returns one message; -Count doesn't apply.", "Count");
             }
 
-            return connection == null ? null : new ReceiveGoal(count, regex, stream ? connection : null, byteCount ?? 0);
+            return new ReceiveGoal(count, regex, stream ? connection : null, byteCount ?? 0);
         }
+
+        /// <summary>A stream read: the goal frames the bytes itself (see <see cref="Offer"/>).</summary>
+        public bool IsStream => _stream != null;
+
+        /// <summary>Messages still wanted after <see cref="Begin"/>, for the consumer; null without -Count, or on a stream read.</summary>
+        public int? RemainingCount => _stream == null && _count.HasValue ? _count.Value - _received : (int?)null;
+
+        /// <summary>-Until on whole messages, for the consumer; null without it, or on a stream read.</summary>
+        public Predicate<TcpMessage> Until => _stream == null && _until != null ? (Predicate<TcpMessage>)(m => _until.IsMatch(m.Text)) : null;
 
         /// <summary>Whether the receive has what it waited for.</summary>
         public bool IsMet { get; private set; }
