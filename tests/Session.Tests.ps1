@@ -184,7 +184,7 @@ Describe 'Enter-TcpSession' {
             'ping' | Enter-TcpSession -Connection $client -PassThru | Out-Null
             $client.State | Should -Be Open
             $client.MessagesSent | Should -Be 1
-            $server.MessagesReceived | Should -Be 1
+            Wait-Until { $server.MessagesReceived -eq 1 } -Because 'the echo server read the line'
         }
     }
 
