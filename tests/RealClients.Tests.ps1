@@ -92,3 +92,23 @@ Describe 'curl against a -ScriptBlock HTTP fake' {
         $server.ErrorCount | Should -Be 0
     }
 }
+
+Describe 'README: the Pester example of a Redis-like -Reply fake' {
+    It 'passes when run with Pester' {
+        $readme = Get-Content (Join-Path $PSScriptRoot '../README.md') -Raw
+        $block = [regex]::Matches($readme, '(?s)```powershell\r?\n(.*?)```') | ForEach-Object { $_.Groups[1].Value } |
+            Where-Object { $_ -match "Describe 'Get-CacheValue'" } | Select-Object -First 1
+        $block | Should -Not -BeNullOrEmpty -Because 'README.md has the Redis-like Pester example'
+        $root = (Resolve-Path "$PSScriptRoot/..").Path
+        $file = Join-Path ([IO.Path]::GetTempPath()) "pstcp-readme-redis-$PID.Tests.ps1"
+        Set-Content -Path $file -Value ("BeforeAll { Import-Module '$root/out/PSTcp' }`n" + $block)
+        $runner = "Import-Module '$((Get-Module Pester).Path)'; `$r = Invoke-Pester -Path '$file' -PassThru -Output None; " +
+            "'passed=' + `$r.PassedCount + ' failed=' + `$r.FailedCount"
+        try {
+            $run = Invoke-ChildPwsh -ArgumentList '-Command', $runner -Timeout 90 -WorkingDirectory $root
+            $run.StdOut.Trim() | Should -BeExactly 'passed=2 failed=0' -Because "$($run.StdOut)`n$($run.StdErr)"
+        } finally {
+            Remove-Item $file -ErrorAction SilentlyContinue
+        }
+    }
+}
