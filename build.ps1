@@ -142,7 +142,7 @@ function Invoke-Bench {
 function Invoke-Stress {
     Invoke-Build
     # In a child pwsh: the stress script raises its open-file limit and loads the module itself.
-    Invoke-Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'build/Stress.ps1') -ModulePath $ModuleOut
+    Invoke-Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Stress.ps1') -ModulePath $ModuleOut
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 }
 

@@ -1,4 +1,4 @@
-# Helpers shared by bench/Invoke-Benchmark.ps1, bench/Measure-PowerShell.ps1 and build/Stress.ps1.
+# Helpers shared by bench/Invoke-Benchmark.ps1, bench/Measure-PowerShell.ps1 and bench/Stress.ps1.
 # Dot-source after setting $Root (the repository root): child processes start there.
 
 # A path given by the user: absolute, relative to the current directory, or to the repo root.

@@ -5,29 +5,37 @@
 .DESCRIPTION
     Builds the load generator (bench/PSTcp.Bench) and the peers (bench/peers) in Release, then
     for each scenario starts each server as a child process - PSTcp (a child pwsh running
-    Start-TcpEchoServer), Go, Pipelines, in turn, repeated -Repeat times - drives it with the
-    generator, which verifies every echoed byte, and prints one table of medians with the
-    PSTcp/peer ratios. Raw results, with machine info, are saved as JSON in -OutDir.
+    bench/ServerHost.ps1: Start-TcpEchoServer with its default queue, and with -NoQueue), Go,
+    Pipelines, in turn - drives it with the generator, which verifies every echoed byte and
+    reads the server's CPU time and memory from /proc, and prints one table of medians with the
+    ratios against Go from the same run, then the issue targets. Raw results, with machine
+    info, are saved as JSON in -OutDir.
 
-    Every server is started fresh for each run and always killed at the end. A server that is
-    not available (module not built, no `go` on PATH) is skipped with a message.
+    Throughput and latency scenarios run -Repeat times (the table shows the median); memory,
+    fairness and the PSTcp-only comparisons (Stop-Job, LengthPrefix framing, the relay against
+    socat) run once. Every server is started fresh for each run and always stopped at the end.
+    A server or cmdlet that is not available (module not built, no `go` or `socat` on PATH,
+    a cmdlet or parameter this build does not have) is skipped with a message.
 .PARAMETER ModulePath
     The built module directory (containing PSTcp.psd1). Default <repo>/out/PSTcp.
 .PARAMETER OutDir
     Where the raw JSON results go. Default <repo>/out/bench.
 .PARAMETER Quick
-    Short runs, one repetition: a smoke test (under about two minutes).
+    Short runs, one repetition, fewer connections: a smoke test (about two minutes).
 .PARAMETER Repeat
-    Runs per scenario and server; the table shows the median. Default 3 (1 with -Quick).
+    Runs per throughput scenario and server; the table shows the median. Default 3 (1 with -Quick).
 .PARAMETER Server
-    Which servers to run: PSTcp, Go, Pipelines (default all).
+    Which of the four compared servers to run: PSTcp, PSTcpNoQueue, Go, Pipelines (default all).
 .PARAMETER Scenario
-    Which scenarios to run (default all): pingpong, pipelined-1, pipelined-16, pipelined-64,
-    bulk, churn, idle.
+    Which scenarios to run (default all; see bench/README.md).
+.PARAMETER IdleConnections
+    Connections the idle scenario holds. Default 10000 (2000 with -Quick).
+.PARAMETER DribbleConnections
+    Connections the dribble scenario opens. Default 500.
 .EXAMPLE
     dotnet pwsh bench/Invoke-Benchmark.ps1 -Quick
 .EXAMPLE
-    dotnet pwsh bench/Invoke-Benchmark.ps1 -ModulePath out/PSTcp -OutDir out/bench
+    dotnet pwsh bench/Invoke-Benchmark.ps1 -Scenario fairness-16,dribble -Server PSTcp,Go
 #>
 [CmdletBinding()]
 param(
@@ -37,7 +45,11 @@ param(
     [ValidateRange(1, 9)]
     [int] $Repeat,
     [string[]] $Server = @('PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines'),
-    [string[]] $Scenario
+    [string[]] $Scenario,
+    [ValidateRange(10, 18000)]
+    [int] $IdleConnections,
+    [ValidateRange(1, 18000)]
+    [int] $DribbleConnections = 500
 )
 
 $ErrorActionPreference = 'Stop'
@@ -46,84 +58,95 @@ Set-StrictMode -Version 3.0
 $BenchDir = $PSScriptRoot
 $Root = Split-Path $BenchDir -Parent
 . (Join-Path $BenchDir 'BenchTools.ps1')
-
+. (Join-Path $BenchDir 'BenchServers.ps1')
+. (Join-Path $BenchDir 'BenchScenarios.ps1')
 
 $ModulePath = Resolve-UserPath $ModulePath (Join-Path $Root 'out/PSTcp')
 $OutDir = Resolve-UserPath $OutDir (Join-Path $Root 'out/bench')
 if (-not $Repeat) { $Repeat = if ($Quick) { 1 } else { 3 } }
+if (-not $IdleConnections) { $IdleConnections = if ($Quick) { 2000 } else { 10000 } }
+$inv = [Globalization.CultureInfo]::InvariantCulture
 
-# ------------------------------------------------------------------ scenarios
-# Each scenario: generator arguments, and the metrics shown in the table (key in the
-# generator's JSON, label, format, and whether higher is better).
-$secs = if ($Quick) { '2' } else { '5' }
-$Scenarios = [ordered]@{
-    'pingpong'     = @{ Args = @('pingpong', '--seconds', $secs, '--line-size', '64')
-                        Metrics = @(@('round_trips_per_sec', 'round trips/s', 'N0'),
-                                    @('p50_us', 'p50 latency (us)', 'N1'),
-                                    @('p99_us', 'p99 latency (us)', 'N1')) }
-    'pipelined-1'  = @{ Args = @('pipelined', '--clients', '1', '--seconds', $secs, '--line-size', '64')
-                        Metrics = @(@('lines_per_sec', 'lines/s', 'N0'), @('mb_per_sec', 'MB/s', 'N0')) }
-    'pipelined-16' = @{ Args = @('pipelined', '--clients', '16', '--seconds', $secs, '--line-size', '64')
-                        Metrics = @(@('lines_per_sec', 'lines/s', 'N0'), @('mb_per_sec', 'MB/s', 'N0')) }
-    'pipelined-64' = @{ Args = @('pipelined', '--clients', '64', '--seconds', $secs, '--line-size', '64')
-                        Metrics = @(@('lines_per_sec', 'lines/s', 'N0'), @('mb_per_sec', 'MB/s', 'N0')) }
-    'bulk'         = @{ Args = @('bulk', '--clients', '1', '--line-size', '1024', '--bytes', "$(256MB)",
-                                 '--seconds', $(if ($Quick) { '30' } else { '60' }))
-                        Metrics = @(,@('mb_per_sec', 'MB/s', 'N0')) }
-    'churn'        = @{ Args = @('churn', '--clients', '4', '--seconds', $secs, '--line-size', '64')
-                        Metrics = @(,@('connections_per_sec', 'connections/s', 'N0')) }
-    'idle'         = @{ Args = @('idle', '--clients', '1000', '--seconds', '1', '--line-size', '64')
-                        Metrics = @(,@('bytes_per_connection', 'server bytes/connection', 'N0'))
-                        NeedsPid = $true }
-}
+$Scenarios = Get-BenchScenarios -Quick:$Quick -IdleConnections $IdleConnections -DribbleConnections $DribbleConnections
+$Compared = @('PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines')
 # -File passes 'a,b' as one string: accept comma-separated lists too.
 $Server = @($Server -split ',' | ForEach-Object Trim | Where-Object { $_ })
-foreach ($s in $Server) { if ($s -notin 'PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines') { throw "Unknown -Server '$s' (PSTcp, PSTcpNoQueue, Go, Pipelines)" } }
+foreach ($s in $Server) { if ($s -notin $Compared) { throw "Unknown -Server '$s' ($($Compared -join ', '))" } }
 if ($Scenario) {
     $Scenario = @($Scenario -split ',' | ForEach-Object Trim | Where-Object { $_ })
     foreach ($s in $Scenario) { if ($s -notin $Scenarios.Keys) { throw "Unknown -Scenario '$s' ($($Scenarios.Keys -join ', '))" } }
-}
-if ($Scenario) {
     foreach ($k in @($Scenarios.Keys)) { if ($k -notin $Scenario) { $Scenarios.Remove($k) } }
-}
-
-# ------------------------------------------------------------------ processes
-
-
-
-
-# A running server: its process, its port, and the tasks draining its output.
-function Start-EchoServer([hashtable] $Spec) {
-    $p = Start-Child $Spec.FileName $Spec.Arguments
-    $stderr = $p.StandardError.ReadToEndAsync()
-    # The port is the first line that is a number (a module may print a warning before it).
-    $deadline = [DateTime]::UtcNow.AddSeconds($Spec.StartTimeoutSeconds)
-    $port = 0
-    $seen = [Collections.Generic.List[string]]::new()
-    for ($i = 0; $i -lt 200; $i++) {
-        $left = [int]($deadline - [DateTime]::UtcNow).TotalMilliseconds
-        if ($left -le 0) { break }
-        $line = $p.StandardOutput.ReadLineAsync()
-        if (-not $line.Wait($left) -or $null -eq $line.Result) { break }
-        if ([int]::TryParse($line.Result.Trim(), [ref] $port) -and $port -gt 0) {
-            $stdout = $p.StandardOutput.ReadToEndAsync() # keep draining whatever else it prints
-            return [pscustomobject]@{ Process = $p; Port = $port; Stdout = $stdout; Stderr = $stderr }
-        }
-        $seen.Add($line.Result)
+} else {
+    foreach ($k in @($Scenarios.Keys)) {
+        if ($Scenarios[$k].Optional -or ($Quick -and $Scenarios[$k].NotQuick)) { $Scenarios.Remove($k) }
     }
-    Stop-Child $p 0
-    $errText = if ($stderr.Wait(2000)) { $stderr.Result } else { '' }
-    throw "$($Spec.Name) did not report its port within $($Spec.StartTimeoutSeconds)s. stdout: $($seen -join ' | ') stderr: $errText"
+}
+# -Server narrows the compared servers; a PSTcp-only scenario runs when PSTcp is selected.
+function Test-Selected([string] $Name) {
+    if ($Name -in $Compared) { return $Name -in $Server }
+    if ($Name -like 'Relay*' -or $Name -like 'PSTcp*') { return 'PSTcp' -in $Server -or 'PSTcpNoQueue' -in $Server }
+    $true
 }
 
-function Invoke-DotnetBuild([string] $Project) {
-    $r = Invoke-Child 'dotnet' @('build', $Project, '-c', 'Release', '--nologo', '-v', 'quiet', '-clp:NoSummary') 300
-    if ($r.ExitCode -ne 0) { throw "dotnet build $Project failed:`n$($r.Stdout)`n$($r.Stderr)" }
+# ------------------------------------------------------------------ one run
+# Starts the server (and the Go target of a relay), runs the generator, stops both.
+function Invoke-BenchRun([string] $ScenarioName, [hashtable] $Sc, [string] $ServerName, [int] $Rep) {
+    $run = [ordered]@{ scenario = $ScenarioName; server = $ServerName; repetition = $Rep
+                       ok = $false; exit_code = $null; elapsed_ms = $null; result = $null; error = $null }
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    $srv = $null; $target = $null
+    try {
+        $spec = $servers[$ServerName]
+        $values = @{}
+        if ($spec.ContainsKey('NeedsTarget') -and $spec.NeedsTarget) {
+            $target = Start-BenchServer $servers['Go']
+            $values.target = $target.Port
+        }
+        if ($spec.ContainsKey('FixedPort')) { $values.port = Get-FreePort }
+        $srv = Start-BenchServer $spec $values
+        if ($srv -is [string]) { $script:unavailable[$ServerName] = $srv; $run.error = "skipped: $srv"; return $run }
+        $genArgs = @($generator) + $Sc.Args + @('--host', '127.0.0.1', '--port', "$($srv.Port)")
+        if (-not $spec.ContainsKey('NoPid')) { $genArgs += @('--pid', "$($srv.Process.Id)") }
+        if ($Sc.Phases) { $genArgs += '--phases' }
+        $onPhase = {
+            param($name, $arg)
+            if ($Sc.OnPhase) { return & $Sc.OnPhase $srv $run $name $arg $Sc }
+            if ($srv.Control) { return Invoke-ServerCommand $srv "heap $arg" }
+            '-'
+        }
+        $r = Invoke-Generator $genArgs $Sc.TimeoutSeconds $onPhase
+        $run.exit_code = $r.ExitCode
+        $json = ($r.Stdout -split "`n" | Where-Object { $_.TrimStart().StartsWith('{') } | Select-Object -Last 1)
+        if ($json) { $run.result = $json | ConvertFrom-Json -AsHashtable }
+        if ($r.TimedOut) { $run.error = 'generator timed out' }
+        elseif (-not $json) { $run.error = "generator printed no result: $($r.Stderr.Trim())" }
+        elseif (-not $run.result['ok']) { $run.error = ($run.result['first_errors'] | Select-Object -First 2) -join '; ' }
+        $run.ok = $r.ExitCode -eq 0 -and $null -ne $run.result -and [bool]$run.result['ok']
+        if ($run.ok -and $Sc.Derive) { & $Sc.Derive $run }
+        if ($srv.Process.HasExited) {
+            $run.ok = $false
+            $run.error = "server exited during the run (code $($srv.Process.ExitCode))"
+        }
+    } catch {
+        $run.error = "$_"
+        $run.ok = $false
+    } finally {
+        foreach ($s in @($srv, $target)) {
+            if ($s -isnot [psobject] -or $s -is [string]) { continue }
+            Stop-Child $s.Process
+            if (-not $run.ok -and $s.Stderr.Wait(1000) -and $s.Stderr.Result) {
+                $run["$($s.Name)_stderr"] = $s.Stderr.Result.Substring(0, [Math]::Min(2000, $s.Stderr.Result.Length))
+            }
+        }
+        $run.elapsed_ms = [Math]::Round($sw.Elapsed.TotalMilliseconds)
+    }
+    $run
 }
 
 # ------------------------------------------------------------------ main
 $runs = [Collections.Generic.List[object]]::new()
 $skipped = [ordered]@{}
+$script:unavailable = [ordered]@{}
 $benchStart = Get-Date
 # Other work on the machine skews every figure: record the load when we start.
 $loadAtStart = if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg -Raw).Trim() } else { $null }
@@ -131,115 +154,44 @@ try {
     Write-Host "Building the load generator and the peers (Release)..."
     Invoke-DotnetBuild (Join-Path $BenchDir 'PSTcp.Bench/PSTcp.Bench.csproj')
     $generator = Join-Path $BenchDir 'PSTcp.Bench/bin/Release/net10.0/PSTcp.Bench.dll'
-
-    $servers = [ordered]@{}
-    if ('PSTcp' -in $Server -or 'PSTcpNoQueue' -in $Server) {
-        $manifest = Join-Path $ModulePath 'PSTcp.psd1'
-        if (Test-Path $manifest) {
-            # Run from a snapshot, so a rebuild of out/PSTcp during the benchmark cannot break it.
-            $snapshot = Join-Path ([IO.Path]::GetTempPath()) "pstcp-bench-module-$PID/PSTcp"
-            if (Test-Path $snapshot) { Remove-Item $snapshot -Recurse -Force }
-            $null = New-Item -ItemType Directory -Force $snapshot
-            Copy-Item (Join-Path $ModulePath '*') $snapshot -Recurse
-            $manifest = Join-Path $snapshot 'PSTcp.psd1'
-            # The child pwsh is this very PowerShell: pwsh itself, or dotnet running pwsh.dll.
-            $pwshArgs = @()
-            $pwshPath = [Environment]::ProcessPath
-            if ([IO.Path]::GetFileNameWithoutExtension($pwshPath) -eq 'dotnet') {
-                $pwshArgs = @([Environment]::GetCommandLineArgs()[0])
-            }
-            $quoted = $manifest.Replace("'", "''")
-            # PSTcp as users run it (every line queued for consumers, the default), and as a
-            # pure echo (-NoQueue), which does what the peers do.
-            $variants = [ordered]@{
-                PSTcp        = '-QueueCapacity 10000 -QueueFullMode DropOldest'
-                PSTcpNoQueue = '-NoQueue'
-            }
-            foreach ($variant in $variants.Keys) {
-                if ($variant -notin $Server) { continue }
-                $command = "Import-Module '$quoted'; " +
-                    "`$s = Start-TcpEchoServer -Port 0 $($variants[$variant]); " +
-                    '[Console]::Out.WriteLine($s.Port); [Console]::Out.Flush(); ' +
-                    '[Console]::In.ReadLine() | Out-Null; $s | Stop-TcpServer'
-                $servers[$variant] = @{ Name = $variant; FileName = $pwshPath; StartTimeoutSeconds = 60
-                                        Arguments = $pwshArgs + @('-NoProfile', '-NonInteractive', '-Command', $command) }
-            }
-        } else {
-            $skipped['PSTcp'] = "module not found at $manifest (build it with ./build.ps1); benchmarking the peers only"
-        }
-    }
-    if ('Go' -in $Server) {
-        $go = Get-Command go -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
-        if (-not $go) {
-            $skipped['Go'] = "'go' is not on PATH (e.g. apt-get install golang-go); skipping the Go peer"
-        } else {
-            $goDir = Join-Path $BenchDir 'peers/go-echo'
-            $goBin = Join-Path $goDir 'bin/go-echo'
-            $r = Invoke-Child $go.Source @('build', '-o', $goBin, '.') 300 $goDir
-            if ($r.ExitCode -ne 0) {
-                $skipped['Go'] = "go build failed, skipping the Go peer: $($r.Stderr.Trim())"
-            } else {
-                $servers['Go'] = @{ Name = 'Go'; FileName = $goBin; StartTimeoutSeconds = 15
-                                   Arguments = @('-addr', '127.0.0.1:0', '-exit-on-stdin-eof') }
-            }
-        }
-    }
-    if ('Pipelines' -in $Server) {
-        Invoke-DotnetBuild (Join-Path $BenchDir 'peers/PipelinesEcho/PipelinesEcho.csproj')
-        $servers['Pipelines'] = @{ Name = 'Pipelines'; FileName = 'dotnet'; StartTimeoutSeconds = 15
-                                  Arguments = @((Join-Path $BenchDir 'peers/PipelinesEcho/bin/Release/net10.0/PipelinesEcho.dll'),
-                                                '--port', '0', '--exit-on-stdin-eof') }
-    }
+    $servers = Get-BenchServers $BenchDir $ModulePath $skipped
     foreach ($k in $skipped.Keys) { Write-Warning "${k}: $($skipped[$k])" }
-    if ($servers.Count -eq 0) { throw 'No server to benchmark.' }
 
-    $total = $Repeat * $Scenarios.Count * $servers.Count
-    $n = 0
+    # The plan: every (repetition, scenario, server) to run, in the order they run.
+    $plan = [Collections.Generic.List[object]]::new()
     for ($rep = 1; $rep -le $Repeat; $rep++) {
         foreach ($scenarioName in $Scenarios.Keys) {
             $sc = $Scenarios[$scenarioName]
-            foreach ($serverName in $servers.Keys) {
-                $n++
-                Write-Progress -Activity 'Benchmark' -Status "$scenarioName on $serverName (run $rep of $Repeat)" -PercentComplete (100 * ($n - 1) / $total)
-                $run = [ordered]@{ scenario = $scenarioName; server = $serverName; repetition = $rep
-                                   ok = $false; exit_code = $null; result = $null; error = $null }
-                $srv = $null
-                try {
-                    $srv = Start-EchoServer $servers[$serverName]
-                    $genArgs = @($generator) + $sc.Args + @('--host', '127.0.0.1', '--port', "$($srv.Port)")
-                    if ($sc.ContainsKey('NeedsPid')) { $genArgs += @('--pid', "$($srv.Process.Id)") }
-                    $r = Invoke-Child 'dotnet' $genArgs 150
-                    $run.exit_code = $r.ExitCode
-                    $json = ($r.Stdout -split "`n" | Where-Object { $_.TrimStart().StartsWith('{') } | Select-Object -Last 1)
-                    if ($json) { $run.result = $json | ConvertFrom-Json -AsHashtable }
-                    if ($r.TimedOut) { $run.error = 'generator timed out' }
-                    elseif (-not $json) { $run.error = "generator printed no result: $($r.Stderr.Trim())" }
-                    elseif (-not $run.result['ok']) { $run.error = ($run.result['first_errors'] | Select-Object -First 2) -join '; ' }
-                    $run.ok = $r.ExitCode -eq 0 -and $null -ne $run.result -and [bool]$run.result['ok']
-                    if ($srv.Process.HasExited) {
-                        $run.ok = $false
-                        $run.error = "server exited during the run (code $($srv.Process.ExitCode))"
-                    }
-                } catch {
-                    $run.error = "$_"
-                } finally {
-                    if ($srv) {
-                        Stop-Child $srv.Process
-                        if (-not $run.ok -and $srv.Stderr.Wait(1000) -and $srv.Stderr.Result) {
-                            $run.server_stderr = $srv.Stderr.Result.Substring(0, [Math]::Min(2000, $srv.Stderr.Result.Length))
-                        }
-                    }
-                }
-                if (-not $run.ok) { Write-Warning "$scenarioName on $serverName (run $rep): $($run.error)" }
-                elseif ($run.result) {
-                    $key, $label, $format = $sc.Metrics[0]
-                    $v = $run.result[$key]
-                    $shown = if ($null -ne $v) { ([double]$v).ToString($format, [Globalization.CultureInfo]::InvariantCulture) } else { 'n/a' }
-                    Write-Host ("  [{0}/{1}] {2,-13} {3,-10} {4} {5}" -f $n, $total, $scenarioName, $serverName, $shown, $label)
-                }
-                $runs.Add([pscustomobject]$run)
+            if ($sc.Once -and $rep -gt 1) { continue }
+            foreach ($serverName in $sc.Servers) {
+                if (-not (Test-Selected $serverName) -or -not $servers.Contains($serverName)) { continue }
+                if ($servers[$serverName].ContainsKey('NeedsTarget') -and -not $servers.Contains('Go')) { continue }
+                $plan.Add(@($rep, $scenarioName, $serverName))
             }
         }
+    }
+    if ($plan.Count -eq 0) { throw 'No server to benchmark.' }
+
+    $n = 0
+    foreach ($step in $plan) {
+        $rep, $scenarioName, $serverName = $step
+        $n++
+        if ($script:unavailable.Contains($serverName)) { continue }
+        $sc = $Scenarios[$scenarioName]
+        Write-Progress -Activity 'Benchmark' -Status "$scenarioName on $serverName (run $rep of $Repeat)" -PercentComplete (100 * ($n - 1) / $plan.Count)
+        $run = Invoke-BenchRun $scenarioName $sc $serverName $rep
+        if ($script:unavailable.Contains($serverName)) {
+            Write-Warning "${serverName}: $($script:unavailable[$serverName]); skipping it"
+            continue
+        }
+        if (-not $run.ok) { Write-Warning "$scenarioName on $serverName (run $rep): $($run.error)" }
+        if ($run.result) {
+            $key, $label, $format = $sc.Metrics[0]
+            $v = $run.result[$key]
+            $shown = if ($null -ne $v) { ([double]$v).ToString($format, $inv) } else { 'n/a' }
+            Write-Host ("  [{0}/{1}] {2,-15} {3,-14} {4} {5}" -f $n, $plan.Count, $scenarioName, $serverName, $shown, $label)
+        }
+        $runs.Add([pscustomobject]$run)
     }
     Write-Progress -Activity 'Benchmark' -Completed
 } finally {
@@ -247,46 +199,12 @@ try {
     $snapshotRoot = Join-Path ([IO.Path]::GetTempPath()) "pstcp-bench-module-$PID"
     if (Test-Path $snapshotRoot) { Remove-Item $snapshotRoot -Recurse -Force -ErrorAction SilentlyContinue }
 }
+foreach ($k in $script:unavailable.Keys) { $skipped[$k] = $script:unavailable[$k] }
 
 # ------------------------------------------------------------------ summary
+$rows = @(Get-BenchRows $Scenarios $runs)
+$targets = @(Get-TargetRows $runs)
 
-$names = @('PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines')
-$rows = [Collections.Generic.List[object]]::new()
-foreach ($scenarioName in $Scenarios.Keys) {
-    foreach ($metric in $Scenarios[$scenarioName].Metrics) {
-        $key, $label, $format = $metric
-        $cells = @{}; $values = @{}
-        foreach ($name in $names) {
-            $mine = @($runs | Where-Object { $_.scenario -eq $scenarioName -and $_.server -eq $name })
-            if ($mine.Count -eq 0) { $cells[$name] = '-'; $values[$name] = $null; continue }
-            $good = @($mine | Where-Object { $_.ok -and $null -ne $_.result -and $null -ne $_.result[$key] })
-            $use = if ($good.Count) { $good } else { @($mine | Where-Object { $null -ne $_.result -and $null -ne $_.result[$key] }) }
-            $median = Get-Median @($use | ForEach-Object { [double]$_.result[$key] })
-            $values[$name] = $median
-            $cell = if ($null -eq $median) { 'n/a' } else { $median.ToString($format, [Globalization.CultureInfo]::InvariantCulture) }
-            if ($good.Count -lt $mine.Count) { $cell += ' !' } # some run failed or saw mismatches
-            $cells[$name] = $cell
-        }
-        $ratio = {
-            param($a, $b)
-            if ($null -eq $a -or $null -eq $b -or $b -eq 0) { '-' } else { ($a / $b).ToString('0.00', [Globalization.CultureInfo]::InvariantCulture) }
-        }
-        $rows.Add([pscustomobject][ordered]@{
-            Scenario          = $scenarioName
-            Metric            = $label
-            PSTcp             = $cells['PSTcp']
-            'PSTcp -NoQueue'  = $cells['PSTcpNoQueue']
-            Go                = $cells['Go']
-            Pipelines         = $cells['Pipelines']
-            'PSTcp/Go'        = & $ratio $values['PSTcp'] $values['Go']
-            'PSTcp/Pipelines' = & $ratio $values['PSTcp'] $values['Pipelines']
-            'NoQueue/Go'      = & $ratio $values['PSTcpNoQueue'] $values['Go']
-            values            = $values
-        })
-    }
-}
-
-# ------------------------------------------------------------------ raw results
 $goVersion = $null
 if (Get-Command go -CommandType Application -ErrorAction SilentlyContinue) { $goVersion = (& go version) -join ' ' }
 $machine = [ordered]@{
@@ -295,6 +213,7 @@ $machine = [ordered]@{
     os          = (Get-FirstMatch '/etc/os-release' '^PRETTY_NAME="?([^"]*)"?') ?? [Runtime.InteropServices.RuntimeInformation]::OSDescription
     kernel      = if (Test-Path /proc/sys/kernel/osrelease) { (Get-Content /proc/sys/kernel/osrelease -Raw).Trim() } else { [Environment]::OSVersion.VersionString }
     loadavg_at_start = $loadAtStart
+    loadavg_at_end = if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg -Raw).Trim() } else { $null }
     memory_kb   = Get-FirstMatch '/proc/meminfo' '^MemTotal:\s*(\d+)'
     dotnet      = [Environment]::Version.ToString()
     powershell  = $PSVersionTable.PSVersion.ToString()
@@ -311,6 +230,7 @@ $report = [ordered]@{
     machine = $machine
     skipped = $skipped
     summary = @($rows | ForEach-Object { [ordered]@{ scenario = $_.Scenario; metric = $_.Metric; median = $_.values } })
+    targets = @($targets | Select-Object -ExcludeProperty values)
     runs = $runs
 }
 $jsonPath = Join-Path $OutDir "bench-$stamp.json"
@@ -318,9 +238,14 @@ $report | ConvertTo-Json -Depth 8 | Set-Content -Path $jsonPath -Encoding utf8No
 Copy-Item $jsonPath (Join-Path $OutDir 'latest.json') -Force
 
 Write-Host ''
-Write-Host ("Echo servers on loopback - {0} x {1}, {2}; median of {3} run(s){4}" -f $machine.nproc, $machine.cpu_model, $machine.os, $Repeat, $(if ($Quick) { ', quick' } else { '' }))
-$rows | Select-Object Scenario, Metric, PSTcp, 'PSTcp -NoQueue', Go, Pipelines, 'PSTcp/Go', 'NoQueue/Go', 'PSTcp/Pipelines' | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
-Write-Host "Ratios above 1 are better for PSTcp except for latency and bytes/connection (lower is better). '!' marks a median taken over runs that failed or saw mismatches."
+Write-Host ("Echo servers on loopback - {0} x {1}, {2}; load average {3} at start; median of {4} run(s){5}" -f $machine.nproc, $machine.cpu_model, $machine.os, (($loadAtStart -split ' ')[0..2] -join ' '), $Repeat, $(if ($Quick) { ', quick' } else { '' }))
+$rows | Select-Object Scenario, Metric, PSTcp, 'PSTcp -NoQueue', Go, Pipelines, 'PSTcp/Go', 'NoQueue/Go', 'PSTcp/Pipelines' | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
+Write-Host "Ratios above 1 are better for PSTcp except where lower is better (latency, ms, CPU, bytes). '!' marks a median taken over runs that failed or saw mismatches."
+if ($targets.Count) {
+    Write-Host ''
+    Write-Host 'Targets (issues 10, 11, 14), same run:'
+    $targets | Select-Object Target, PSTcp, 'PSTcp -NoQueue', Reference, Goal, Met | Format-Table -AutoSize -Wrap | Out-String -Width 220 | Write-Host
+}
 foreach ($k in $skipped.Keys) { Write-Host "Skipped ${k}: $($skipped[$k])" }
 $failed = @($runs | Where-Object { -not $_.ok })
 foreach ($f in $failed) { Write-Host "FAILED: $($f.scenario) on $($f.server) (run $($f.repetition)): $($f.error)" }
@@ -332,7 +257,7 @@ Write-Host "Raw results: $jsonPath ($([Math]::Round(((Get-Date) - $benchStart).T
 if (-not $Scenario -and 'PSTcp' -in $Server -and (Test-Path (Join-Path $ModulePath 'PSTcp.psd1'))) {
     Write-Host ''
     $measureArgs = @{ ModulePath = $ModulePath; OutDir = $OutDir }
-    if ($Quick) { $measureArgs.Repeat = 1; $measureArgs.ImportRuns = 3 }
+    if ($Quick) { $measureArgs.Repeat = 1; $measureArgs.ImportRuns = 3; $measureArgs.Lines = 200000; $measureArgs.AutoFlushLines = 20000 }
     try { & (Join-Path $BenchDir 'Measure-PowerShell.ps1') @measureArgs } catch { Write-Warning "Measure-PowerShell.ps1 failed: $_" }
 }
 if (-not $Scenario -and 'PSTcp' -in $Server) { Write-Host ''; try { & (Join-Path $BenchDir 'Measure-Handlers.ps1') -ModulePath $ModulePath -OutDir $OutDir -Repeat $(if ($Quick) { 1 } else { 3 }) } catch { Write-Warning "Measure-Handlers.ps1 failed: $_" } }

@@ -5,7 +5,7 @@
     Receive-TcpMessage and Import-Module, against plain PowerShell baselines and targets.
 .DESCRIPTION
     1. Send: 1,000,000 short lines ("line 123456") to a sink (a C# process that reads, discards
-       and counts bytes and lines; bench/../stress/PSTcp.Stress sink) with
+       and counts bytes and lines; bench/PSTcp.Stress sink) with
          Send-TcpLine -Connection $c -Line $array     and     $array | Send-TcpLine -Connection $c
        against a PowerShell foreach loop calling $writer.WriteLine($line) on a StreamWriter over
        a TcpClient stream, (a) with AutoFlush = $true (-AutoFlushLines lines, 100,000 by default,
@@ -22,7 +22,10 @@
        PSDataCollection.ReadAll removes items from the front of a List one by one).
     3. Receive-TcpMessage -Server $s -Count 1000000 on a queue filled first (-QueueCapacity
        1000000), into $null and into a variable.
-    4. Import-Module: median of -ImportRuns fresh `pwsh -NoProfile -Command "Import-Module ..."`
+    4. Test-TcpEndpoint over 1,000 loopback ports, 500 listening and 500 closed (skipped with a
+       message while the cmdlet is absent); Send-TcpMessage -Message $array beside
+       Send-TcpLine -Line $array in 1 (likewise).
+    5. Import-Module: median of -ImportRuns fresh `pwsh -NoProfile -Command "Import-Module ..."`
        runs minus the median of bare `pwsh -NoProfile -Command exit` runs, and
        Measure-Command { Import-Module ... } inside fresh processes.
     Prints one table with the targets, saves JSON as <OutDir>/powershell-<stamp>.json and
@@ -94,10 +97,10 @@ $snapshotRoot = Join-Path ([IO.Path]::GetTempPath()) "pstcp-measure-module-$PID"
 $sink = $null
 try {
     # ------------------------------------------------------------------ setup
-    Write-Host 'Building the driver (stress/PSTcp.Stress)...'
-    $buildOut = & dotnet build (Join-Path $Root 'stress/PSTcp.Stress/PSTcp.Stress.csproj') -c Release --nologo -v quiet -clp:NoSummary 2>&1
-    if ($LASTEXITCODE -ne 0) { $buildOut | Write-Host; throw "Building stress/PSTcp.Stress failed (exit code $LASTEXITCODE)." }
-    $driverDll = Join-Path $Root 'stress/PSTcp.Stress/bin/Release/net10.0/PSTcp.Stress.dll'
+    Write-Host 'Building the driver (bench/PSTcp.Stress)...'
+    $buildOut = & dotnet build (Join-Path $Root 'bench/PSTcp.Stress/PSTcp.Stress.csproj') -c Release --nologo -v quiet -clp:NoSummary 2>&1
+    if ($LASTEXITCODE -ne 0) { $buildOut | Write-Host; throw "Building bench/PSTcp.Stress failed (exit code $LASTEXITCODE)." }
+    $driverDll = Join-Path $Root 'bench/PSTcp.Stress/bin/Release/net10.0/PSTcp.Stress.dll'
 
     $snapshot = Join-Path $snapshotRoot 'PSTcp'
     $null = New-Item -ItemType Directory -Force $snapshot
@@ -125,6 +128,14 @@ try {
             $c = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $sinkPort
             $sw = [Diagnostics.Stopwatch]::StartNew()
             Send-TcpLine -Connection $c -Line $data
+            $c | Disconnect-TcpEndpoint
+            $sw } }
+        # Issue 11: Send-TcpMessage with the default Line framing sends the same bytes.
+        'Send-TcpMessage -Message $array' = @{ Lines = $Lines; Bytes = $expectBytes; Needs = 'Send-TcpMessage'; Run = {
+            param($data)
+            $c = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $sinkPort
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            Send-TcpMessage -Connection $c -Message $data
             $c | Disconnect-TcpEndpoint
             $sw } }
         '$array | Send-TcpLine' = @{ Lines = $Lines; Bytes = $expectBytes; Run = {
@@ -181,6 +192,13 @@ try {
             }
             $sw } }
     }
+    foreach ($name in @($sendVariants.Keys)) {
+        $needs = $sendVariants[$name]['Needs']
+        if ($needs -and -not (Get-Command $needs -Module PSTcp -ErrorAction SilentlyContinue)) {
+            Write-Host "   $name : skipped, $needs is not in this build of PSTcp"
+            $sendVariants.Remove($name)
+        }
+    }
     $sendRuns = [ordered]@{}
     foreach ($name in $sendVariants.Keys) { $sendRuns[$name] = [Collections.Generic.List[object]]::new() }
     # Rounds: one warm-up (the same data, not counted), then -Repeat measured; variants alternate.
@@ -211,6 +229,13 @@ try {
     $line = $rate['Send-TcpLine -Line $array']; $pipe = $rate['$array | Send-TcpLine']
     $af = $rate['StreamWriter, AutoFlush']; $buf = $rate['StreamWriter, one Flush']
     Add-Row 'Send-TcpLine -Line $array' $line 'lines/s'
+    if ($sendVariants.Contains('Send-TcpMessage -Message $array')) {
+        $msg = $rate['Send-TcpMessage -Message $array']
+        Add-Row 'Send-TcpMessage -Message $array' $msg 'lines/s'
+        Add-Row '  Send-TcpMessage / Send-TcpLine -Line' ($msg / $line) 'x' '>= 1.0' (($msg / $line) -ge 1) 'N2'
+    } else {
+        $rows.Add([pscustomobject][ordered]@{ Measurement = 'Send-TcpMessage -Message $array'; Value = 'skipped'; Target = 'Send-TcpMessage is not in this build'; Met = '' })
+    }
     Add-Row '$array | Send-TcpLine' $pipe 'lines/s'
     Add-Row "foreach WriteLine, AutoFlush ($(Format-N $afLines) lines, scaled)" $af 'lines/s'
     Add-Row 'foreach WriteLine, one Flush' $buf 'lines/s'
@@ -318,8 +343,49 @@ try {
     }
     $results.receive_tcpmessage = $recv
 
-    # ------------------------------------------------------------------ 4. Import-Module
-    Write-Host "4. Import-Module, $ImportRuns fresh processes each..."
+    # ------------------------------------------------------------------ 4. Test-TcpEndpoint
+    # Issue 14: 1,000 loopback ports, half of them listening (sockets of this process that
+    # never accept: the kernel completes the handshake), half closed (bound once, then
+    # released, so they refuse). Median of -Repeat calls; every answer is checked.
+    if (Get-Command Test-TcpEndpoint -Module PSTcp -ErrorAction SilentlyContinue) {
+        Write-Host '4. Test-TcpEndpoint over 1,000 loopback ports, half open...'
+        $listeners = [Collections.Generic.List[Net.Sockets.TcpListener]]::new()
+        try {
+            for ($i = 0; $i -lt 500; $i++) {
+                $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+                $l.Start(); $listeners.Add($l)
+            }
+            $open = @($listeners | ForEach-Object { $_.LocalEndpoint.Port })
+            $closed = [Collections.Generic.List[int]]::new()
+            while ($closed.Count -lt 500) {
+                $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+                $l.Start(); $port = $l.LocalEndpoint.Port; $l.Stop()
+                if ($port -notin $open -and $port -notin $closed) { $closed.Add($port) }
+            }
+            $ports = [int[]](@($open) + @($closed) | Sort-Object)
+            $probeRuns = [Collections.Generic.List[object]]::new()
+            for ($rep = 1; $rep -le $Repeat; $rep++) {
+                $sw = [Diagnostics.Stopwatch]::StartNew()
+                $answers = @(Test-TcpEndpoint -HostName 127.0.0.1 -Port $ports)
+                $sw.Stop()
+                $openSeen = @($answers | Where-Object { $_.Open -and $_.Port -in $open }).Count
+                $refused = @($answers | Where-Object { -not $_.Open -and $_.Port -in $closed }).Count
+                $ok = $answers.Count -eq 1000 -and $openSeen -eq 500 -and $refused -eq 500
+                $probeRuns.Add([ordered]@{ seconds = $sw.Elapsed.TotalSeconds; answers = $answers.Count; open_seen = $openSeen; closed_seen = $refused; ok = $ok })
+                Write-Host ("   {0:N2} s ({1} answers, {2} open, {3} closed as expected)" -f $sw.Elapsed.TotalSeconds, $answers.Count, $openSeen, $refused)
+            }
+            $med = Get-Median @($probeRuns | ForEach-Object { $_.seconds })
+            $allOk = -not @($probeRuns | Where-Object { -not $_.ok }).Count
+            $results.test_tcpendpoint = [ordered]@{ ports = 1000; open = 500; median_seconds = $med; all_answers_right = $allOk; runs = $probeRuns }
+            Add-Row "Test-TcpEndpoint, 1,000 ports, 500 open$(if (-not $allOk) { ' (! wrong answers)' })" $med 's' '< 2' ($med -lt 2 -and $allOk) 'N2'
+        } finally { foreach ($l in $listeners) { $l.Stop() } }
+    } else {
+        Write-Host '4. Test-TcpEndpoint: skipped, it is not in this build of PSTcp'
+        $rows.Add([pscustomobject][ordered]@{ Measurement = 'Test-TcpEndpoint, 1,000 ports, 500 open'; Value = 'skipped'; Target = 'Test-TcpEndpoint is not in this build'; Met = '' })
+    }
+
+    # ------------------------------------------------------------------ 5. Import-Module
+    Write-Host "5. Import-Module, $ImportRuns fresh processes each..."
     $pwsh = @(Get-PwshCommand)
     $pwshFile = $pwsh[0]; $pwshArgs = @($pwsh | Select-Object -Skip 1)
     $bare = [Collections.Generic.List[double]]::new()

@@ -9,6 +9,7 @@
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Core', 'Desktop')
     FormatsToProcess     = @('PSTcp.format.ps1xml')
+    TypesToProcess       = @('PSTcp.types.ps1xml')
     CmdletsToExport      = @(
         'Start-TcpEchoServer'
         'Start-TcpServer'
@@ -16,9 +17,11 @@
         'Stop-TcpServer'
         'Connect-TcpEndpoint'
         'Send-TcpLine'
+        'Send-TcpMessage'
         'Receive-TcpMessage'
         'Get-TcpConnection'
         'Disconnect-TcpEndpoint'
+        'Test-TcpEndpoint'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

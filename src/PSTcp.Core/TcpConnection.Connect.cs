@@ -27,6 +27,7 @@ namespace PSTcp
                     try
                     {
                         var socket = await ConnectSocketAsync(new IPEndPoint(address, port), timeoutCts.Token).ConfigureAwait(false);
+                        await SendProxyHeaderAsync(socket, options.SendProxyProtocol, null, null, timeoutCts.Token).ConfigureAwait(false);
                         var transport = await StartTransportAsync(socket, host, options, timeoutCts.Token).ConfigureAwait(false);
                         var queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode);
                         var connection = new TcpConnection(transport, options, queue, handler: null, server: null);
@@ -49,6 +50,42 @@ namespace PSTcp
                 }
 
                 throw last;
+            }
+        }
+
+        /// <summary>
+        /// Sends a PROXY protocol header first thing on a new socket, before any TLS (a proxy in front of
+        /// a TLS server speaks it in the clear). It names <paramref name="source"/> to
+        /// <paramref name="destination"/> (a relay's client), or by default the socket's own end points.
+        /// </summary>
+        private static async Task SendProxyHeaderAsync(Socket socket, ProxyProtocolVersion version,
+            IPEndPoint source, IPEndPoint destination, CancellationToken cancellationToken)
+        {
+            if (version == ProxyProtocolVersion.None)
+            {
+                return;
+            }
+
+            var header = ProxyProtocol.Write(version, source ?? (IPEndPoint)socket.LocalEndPoint, destination ?? (IPEndPoint)socket.RemoteEndPoint);
+            using (cancellationToken.Register(socket.Dispose))
+            {
+                try
+                {
+                    for (int sent = 0; sent < header.Length;)
+                    {
+                        sent += await socket.SendAsync(new ArraySegment<byte>(header, sent, header.Length - sent), SocketFlags.None).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception e) when (cancellationToken.IsCancellationRequested && !(e is OperationCanceledException))
+                {
+                    socket.Dispose();
+                    throw new OperationCanceledException(cancellationToken);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
             }
         }
 
@@ -102,7 +139,7 @@ namespace PSTcp
             throw new TcpException(TcpErrorKind.HostNotFound, $"The host name '{host}' has no addresses.");
         }
 
-        private static async Task<Socket> ConnectSocketAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+        internal static async Task<Socket> ConnectSocketAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
         {
             var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             // netstandard2.0's ConnectAsync takes no token: closing the socket is what stops the

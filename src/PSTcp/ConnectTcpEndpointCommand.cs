@@ -7,7 +7,7 @@ namespace PSTcp.Commands
     /// <summary>Connect-TcpEndpoint: opens a client connection whose incoming lines are queued.</summary>
     [Cmdlet(VerbsCommunications.Connect, "TcpEndpoint")]
     [OutputType(typeof(TcpConnection))]
-    public sealed class ConnectTcpEndpointCommand : TcpCmdlet
+    public sealed class ConnectTcpEndpointCommand : FramingCmdlet
     {
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
         internal static readonly TimeSpan DefaultRetryInterval = TimeSpan.FromSeconds(1);
@@ -54,15 +54,15 @@ namespace PSTcp.Commands
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
 
         [Parameter]
-        [ValidateRange(1, 1024 * 1024 * 1024)]
-        public int MaxLineLength { get; set; } = ConnectionOptions.DefaultMaxLineLength;
-
-        [Parameter]
         [ValidateRange(1, int.MaxValue)]
         public int QueueCapacity { get; set; } = ConnectionOptions.DefaultQueueCapacity;
 
         [Parameter]
         public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
+
+        /// <summary>Send a PROXY protocol header (v1 or v2) naming this connection's end points first, before TLS.</summary>
+        [Parameter]
+        public ProxyProtocolVersion ProxyProtocol { get; set; } = ProxyProtocolVersion.None;
 
         protected override void EndProcessing()
         {
@@ -76,7 +76,10 @@ namespace PSTcp.Commands
                 UseTls = UseTls || SkipCertificateCheck || ServerName != null,
                 TlsServerName = ServerName,
                 SkipCertificateCheck = SkipCertificateCheck,
+                SendProxyProtocol = ProxyProtocol,
             };
+            // Framing (FramingCmdlet): checked here, so a bad combination fails before connecting.
+            ApplyFraming(options);
 
             var connection = Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
             TcpRegistry.Add(connection);

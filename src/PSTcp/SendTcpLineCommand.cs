@@ -242,21 +242,7 @@ namespace PSTcp.Commands
 
         private void Flush()
         {
-            if (_buffer == null || _buffer.IsEmpty) return;
-            var (data, lines) = _buffer.Take();
-            try
-            {
-                Wait(_buffer.Connection.SendAsync(data, Cancellation).AsTask());
-                _buffer.Connection.CountMessagesSent(lines);
-            }
-            catch (TcpException e)
-            {
-                WriteTcpError(new TcpException(e.Kind, $"{lines} line(s) could not be sent: {e.Message}", e), _buffer.Connection);
-            }
-            finally
-            {
-                _buffer.Reset();
-            }
+            _buffer?.Send(this, "line");
         }
     }
 }

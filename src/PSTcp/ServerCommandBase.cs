@@ -9,7 +9,7 @@ using System.Text;
 namespace PSTcp.Commands
 {
     /// <summary>The parameters every server-starting cmdlet shares, and how they become options.</summary>
-    public abstract class ServerCommandBase : TcpCmdlet
+    public abstract class ServerCommandBase : FramingCmdlet
     {
         [Parameter(Position = 0)]
         [ValidateRange(0, 65535)]
@@ -26,10 +26,6 @@ namespace PSTcp.Commands
         [Parameter]
         [ValidateRange(1, int.MaxValue)]
         public int MaxConnections { get; set; } = TcpServerOptions.DefaultMaxConnections;
-
-        [Parameter]
-        [ValidateRange(1, 1024 * 1024 * 1024)]
-        public int MaxLineLength { get; set; } = ConnectionOptions.DefaultMaxLineLength;
 
         [Parameter]
         public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
@@ -91,6 +87,8 @@ namespace PSTcp.Commands
                 Certificate = LoadCertificate(),
                 QueueMessages = !NoQueue,
             };
+            // Framing (FramingCmdlet): checked here, so a bad combination fails before binding.
+            ApplyFraming(options);
 
             TcpServer server = null;
             try

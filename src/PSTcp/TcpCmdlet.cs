@@ -17,6 +17,8 @@ namespace PSTcp.Commands
 
         internal T WaitFor<T>(Task<T> task) => Wait(task);
 
+        internal void WaitFor(Task task) => Wait(task);
+
         protected override void StopProcessing() => _stopping.Cancel();
 
         /// <summary>Waits on the pipeline thread for a core task; Ctrl+C ends the wait.</summary>

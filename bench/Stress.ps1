@@ -6,7 +6,7 @@
 .DESCRIPTION
     Starts one echo server (Start-TcpEchoServer -Port 0 -MaxConnections 20000 -QueueFullMode Wait
     -QueueCapacity 10000) in this pwsh process, so its memory is this process's, and a consumer
-    job on its queue. A C# load driver (stress/PSTcp.Stress, its own process) then
+    job on its queue. A C# load driver (bench/PSTcp.Stress, its own process) then
       1. opens and holds -Connections connections (the server's memory is read before and with
          them idle; the difference per connection is printed),
       2. times fresh clients (connect, one line, its echo) while they are held,
@@ -27,7 +27,7 @@
 .EXAMPLE
     dotnet pwsh ./build.ps1 Stress
 .EXAMPLE
-    dotnet pwsh build/Stress.ps1 -ModulePath out/PSTcp -Connections 2000 -Messages 100000
+    dotnet pwsh bench/Stress.ps1 -ModulePath out/PSTcp -Connections 2000 -Messages 100000
 #>
 [CmdletBinding()]
 param(
@@ -50,7 +50,7 @@ param(
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
 $Root = Split-Path $PSScriptRoot -Parent
-. (Join-Path $Root 'bench/BenchTools.ps1')
+. (Join-Path $PSScriptRoot 'BenchTools.ps1')
 $started = [Diagnostics.Stopwatch]::StartNew()
 $inv = [Globalization.CultureInfo]::InvariantCulture
 
@@ -160,11 +160,11 @@ $server = $null; $job = $null; $driver = $null
 $failures = [Collections.Generic.List[string]]::new()
 $result = [ordered]@{}
 try {
-    Write-Host "Building the load driver (stress/PSTcp.Stress)..."
-    $project = Join-Path $Root 'stress/PSTcp.Stress/PSTcp.Stress.csproj'
+    Write-Host "Building the load driver (bench/PSTcp.Stress)..."
+    $project = Join-Path $Root 'bench/PSTcp.Stress/PSTcp.Stress.csproj'
     $buildOut = & dotnet build $project -c Release --nologo -v quiet -clp:NoSummary 2>&1
     if ($LASTEXITCODE -ne 0) { $buildOut | Write-Host; throw "Building the load driver failed (exit code $LASTEXITCODE)." }
-    $driverDll = Join-Path $Root 'stress/PSTcp.Stress/bin/Release/net10.0/PSTcp.Stress.dll'
+    $driverDll = Join-Path $Root 'bench/PSTcp.Stress/bin/Release/net10.0/PSTcp.Stress.dll'
 
     Import-Module (Join-Path $ModulePath 'PSTcp.psd1') -Force
     $memBefore = Get-ServerMemory

@@ -1,4 +1,4 @@
-// PSTcp.Stress: the load driver of build/Stress.ps1 and bench/Measure-PowerShell.ps1.
+// PSTcp.Stress: the load driver of bench/Stress.ps1 and bench/Measure-PowerShell.ps1.
 //
 //   hold --port N [--connections 10000] [--messages 1000000] [--push-connections K]
 //        [--load-probes 10] [--parallel 128] [--timeout-seconds 240]

@@ -1,0 +1,156 @@
+using System;
+using System.Management.Automation;
+using System.Text;
+
+namespace PSTcp.Commands
+{
+    /// <summary>
+    /// Send-TcpMessage: sends strings, byte arrays and TcpMessages, each framed by the
+    /// connection's framing (or unframed with -Raw), batched like Send-TcpLine. To a connection,
+    /// or to -HostName/-Port with the framing parameters (connect, send, close).
+    /// </summary>
+    [Cmdlet(VerbsCommunications.Send, "TcpMessage", DefaultParameterSetName = ToConnection)]
+    [OutputType(typeof(TcpConnection))]
+    public sealed class SendTcpMessageCommand : FramingCmdlet
+    {
+        private const string ToConnection = "Connection";
+        private const string ToHost = "HostName";
+
+        private LineBuffer _buffer;
+        private TcpConnection _target;
+        private bool _ownsConnection;
+
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ToConnection)]
+        [ConnectionTransformation]
+        [ArgumentCompleter(typeof(ConnectionCompleter))]
+        public TcpConnection Connection { get; set; }
+
+        [Parameter(Mandatory = true, ParameterSetName = ToHost)]
+        [Alias("ComputerName")]
+        [ValidateNotNullOrEmpty]
+        public string HostName { get; set; }
+
+        [Parameter(Mandatory = true, ParameterSetName = ToHost)]
+        [ValidateRange(1, 65535)]
+        public int Port { get; set; }
+
+        [Parameter(ParameterSetName = ToHost)]
+        public TimeSpan Timeout { get; set; } = ConnectTcpEndpointCommand.DefaultTimeout;
+
+        [Parameter(ParameterSetName = ToHost)]
+        [EncodingTransformation]
+        [ArgumentCompleter(typeof(EncodingCompleter))]
+        public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
+
+        /// <summary>Strings, byte arrays (each one message) and TcpMessages (their Data).</summary>
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
+        [MessageTransformation]
+        [AllowEmptyString]
+        [AllowEmptyCollection]
+        public object[] Message { get; set; }
+
+        /// <summary>Line framing: the terminator after each message (default LF as encoded).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string NewLine { get; set; }
+
+        /// <summary>Send the bytes as they are, without the connection's framing.</summary>
+        [Parameter]
+        public SwitchParameter Raw { get; set; }
+
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
+        protected override void BeginProcessing()
+        {
+            if (ParameterSetName == ToHost)
+            {
+                var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
+                ApplyFraming(options);
+                _target = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero);
+                _ownsConnection = true;
+            }
+            else if (HasFramingParameters)
+            {
+                ThrowTcpError(new ArgumentException(
+                    "The framing parameters apply to -HostName only: a connection sends with the framing it was opened with.", nameof(Framing)), Connection);
+            }
+        }
+
+        protected override void ProcessRecord()
+        {
+            var connection = _target ?? Connection;
+            if (_buffer == null || _buffer.Connection != connection)
+            {
+                Flush();
+                _buffer = new LineBuffer(connection, connection.Encoding, NewLine);
+            }
+
+            if (connection.State != ConnectionState.Open)
+            {
+                foreach (var message in Message)
+                {
+                    WriteTcpError(new TcpException(TcpErrorKind.ConnectionClosed,
+                        $"Connection {connection.Id} to {connection.RemoteEndPoint} is closed; nothing was sent."), message);
+                }
+
+                return;
+            }
+
+            var framing = Raw ? null : connection.Framing;
+            foreach (var message in Message)
+            {
+                try
+                {
+                    if (!Append(message, framing))
+                    {
+                        Flush();
+                        Append(message, framing);
+                    }
+                }
+                catch (ArgumentException e)
+                {
+                    // This message can't be framed (a wrong fixed length, too long for its prefix): the others go on.
+                    WriteTcpError(e, message);
+                }
+            }
+        }
+
+        protected override void EndProcessing()
+        {
+            Flush();
+            if (_ownsConnection && _target != null)
+            {
+                WaitFor(_target.CloseAsync(TimeSpan.FromSeconds(2)));
+            }
+
+            if (PassThru && (_target ?? Connection) != null)
+            {
+                WriteObject(_target ?? Connection);
+            }
+        }
+
+        private bool Append(object message, Framing.MessageFraming framing)
+        {
+            var value = message is PSObject pso ? pso.BaseObject : message;
+            switch (value)
+            {
+                case byte[] bytes:
+                    return _buffer.AppendFrame(bytes, framing);
+                case TcpMessage received:
+                    return _buffer.AppendFrame(received.Data, framing);
+                case byte b:
+                    // A byte array piped without the unary comma arrives one byte at a time.
+                    return _buffer.AppendFrame(new[] { b }, framing);
+                case null:
+                    return _buffer.AppendFrame(string.Empty, framing);
+                case string text:
+                    return _buffer.AppendFrame(text, framing);
+                default:
+                    return _buffer.AppendFrame(LanguagePrimitives.ConvertTo<string>(message), framing);
+            }
+        }
+
+        private void Flush() => _buffer?.Send(this, "message");
+    }
+}

@@ -1,0 +1,108 @@
+using System;
+using System.Collections.Generic;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace PSTcp.Commands
+{
+    /// <summary>
+    /// Test-TcpEndpoint: tries every host × port, up to -ThrottleLimit attempts at a time, and writes
+    /// one result per attempt in input order (host by host, each host's ports in the order given), so
+    /// -Quiet's bools line up with the input. Attempts run ahead of the output; only the pipeline
+    /// thread writes.
+    /// </summary>
+    [Cmdlet(VerbsDiagnostic.Test, "TcpEndpoint")]
+    [OutputType(typeof(TcpEndpointStatus), typeof(bool))]
+    public sealed class TestTcpEndpointCommand : TcpCmdlet
+    {
+        public const int DefaultThrottleLimit = 64;
+
+        private readonly Queue<Task<TcpEndpointStatus>> _pending = new Queue<Task<TcpEndpointStatus>>();
+        private SemaphoreSlim _throttle;
+
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("ComputerName", "Host")]
+        [ValidateNotNullOrEmpty]
+        public string[] HostName { get; set; }
+
+        [Parameter(Mandatory = true, Position = 1)]
+        [ValidateNotNullOrEmpty]
+        [ValidateRange(1, 65535)]
+        public int[] Port { get; set; }
+
+        [Parameter]
+        public TimeSpan Timeout { get; set; } = EndpointProbe.DefaultTimeout;
+
+        [Parameter]
+        [ValidateRange(1, 10000)]
+        public int ThrottleLimit { get; set; } = DefaultThrottleLimit;
+
+        [Parameter]
+        public SwitchParameter Quiet { get; set; }
+
+        protected override void BeginProcessing()
+        {
+            if (Timeout <= TimeSpan.Zero)
+            {
+                ThrowTcpError(new ArgumentException("Timeout must be positive.", nameof(Timeout)), Timeout);
+            }
+
+            _throttle = new SemaphoreSlim(ThrottleLimit);
+        }
+
+        protected override void ProcessRecord()
+        {
+            foreach (var host in HostName)
+            {
+                foreach (var port in Port)
+                {
+                    _pending.Enqueue(ProbeAsync(host.Trim(), port));
+                }
+            }
+
+            // Write what is already done without waiting, so a long pipeline streams.
+            while (_pending.Count > 0 && _pending.Peek().IsCompleted)
+            {
+                Emit(_pending.Dequeue());
+            }
+        }
+
+        protected override void EndProcessing()
+        {
+            while (_pending.Count > 0)
+            {
+                Emit(_pending.Dequeue());
+            }
+        }
+
+        private async Task<TcpEndpointStatus> ProbeAsync(string host, int port)
+        {
+            // The timeout starts when the attempt does, not while it waits for a throttle slot.
+            await _throttle.WaitAsync(StoppingToken).ConfigureAwait(false);
+            try
+            {
+                return await EndpointProbe.ProbeAsync(host, port, Timeout, StoppingToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _throttle.Release();
+            }
+        }
+
+        private void Emit(Task<TcpEndpointStatus> attempt)
+        {
+            var result = Wait(attempt);
+            WriteVerbose($"{result.HostName}:{result.Port} ({result.Address}) {result.Status} after {result.Latency.TotalMilliseconds:0.#} ms" +
+                (result.Error == null ? "." : $": {result.Error}"));
+            if (Quiet)
+            {
+                WriteObject(result.Open);
+            }
+            else
+            {
+                WriteObject(result);
+            }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using PSTcp.Framing;
+using Xunit;
+
+namespace PSTcp.Tests
+{
+    /// <summary>The five framers behind the Framer contract, fed the way a connection feeds them.</summary>
+    public class FramerTests
+    {
+        private const int Max = 300;
+
+        /// <summary>What framing a stream gave: each frame's payload and whole frame, then how it stopped.</summary>
+        private sealed class Framed
+        {
+            public List<byte[]> Payloads { get; } = new List<byte[]>();
+            public List<byte[]> Frames { get; } = new List<byte[]>();
+            public bool TooLong { get; set; }
+            public int TooLongAt { get; set; } = -1;
+            public byte[] Left { get; set; } = Array.Empty<byte>();
+        }
+
+        /// <summary>
+        /// Feeds <paramref name="stream"/> in chunks as the connection will: the unconsumed bytes
+        /// grow by each chunk, TryReadFrame is called until NeedMoreData, each frame's FrameLength
+        /// is consumed; at the end the rest goes to TryReadFinal.
+        /// </summary>
+        private static Framed Run(Framer framer, byte[] stream, IEnumerable<int> chunks, bool final = true)
+        {
+            var result = new Framed();
+            var pending = new List<byte>();
+            int offset = 0;
+            foreach (int size in chunks.Concat(new[] { int.MaxValue }))
+            {
+                int n = Math.Min(size, stream.Length - offset);
+                if (n <= 0) break;
+                pending.AddRange(new ArraySegment<byte>(stream, offset, n));
+                offset += n;
+                while (true)
+                {
+                    var buffer = pending.ToArray();
+                    var status = framer.TryReadFrame(buffer, out var frame);
+                    if (status == FrameStatus.NeedMoreData) break;
+                    if (status == FrameStatus.TooLong)
+                    {
+                        result.TooLong = true;
+                        result.TooLongAt = offset;
+                        result.Left = buffer;
+                        return result;
+                    }
+
+                    Assert.InRange(frame.FrameLength, 1, buffer.Length);
+                    Assert.InRange(frame.PayloadOffset + frame.PayloadLength, 0, frame.FrameLength);
+                    result.Payloads.Add(buffer.AsSpan(frame.PayloadOffset, frame.PayloadLength).ToArray());
+                    result.Frames.Add(buffer.AsSpan(0, frame.FrameLength).ToArray());
+                    pending.RemoveRange(0, frame.FrameLength);
+                }
+            }
+
+            if (final && pending.Count > 0)
+            {
+                var rest = pending.ToArray();
+                if (framer.TryReadFinal(rest, out var last) == FrameStatus.Frame)
+                {
+                    result.Payloads.Add(rest.AsSpan(last.PayloadOffset, last.PayloadLength).ToArray());
+                    result.Frames.Add(rest.AsSpan(0, last.FrameLength).ToArray());
+                    pending.RemoveRange(0, last.FrameLength);
+                }
+            }
+
+            result.Left = pending.ToArray();
+            return result;
+        }
+
+        private static IEnumerable<int> RandomChunks(Random random, int total)
+        {
+            for (int sent = 0; sent < total;)
+            {
+                // Mostly small pieces (prefixes and terminators split), sometimes big ones.
+                int n = random.Next(4) == 0 ? random.Next(1, 200) : random.Next(1, 4);
+                sent += n;
+                yield return n;
+            }
+        }
+
+        private static MessageFraming Framing(FramingKind kind, Action<ConnectionOptions> configure = null)
+        {
+            var options = new ConnectionOptions { Framing = kind, MaxLineLength = Max };
+            configure?.Invoke(options);
+            return MessageFraming.FromOptions(options);
+        }
+
+        public static IEnumerable<object[]> Framings() => new[]
+        {
+            new object[] { "Line", FramingKind.Line, null },
+            new object[] { "Line UTF-16", FramingKind.Line, (Action<ConnectionOptions>)(o => o.Encoding = Encoding.Unicode) },
+            new object[] { "Line UTF-32BE", FramingKind.Line, (Action<ConnectionOptions>)(o => o.Encoding = new UTF32Encoding(true, false)) },
+            new object[] { "Delimiter CRLF", FramingKind.Delimiter, (Action<ConnectionOptions>)(o => o.DelimiterText = "\r\n") },
+            new object[] { "Delimiter NUL", FramingKind.Delimiter, (Action<ConnectionOptions>)(o => o.Delimiter = new byte[] { 0 }) },
+            new object[] { "Delimiter abab", FramingKind.Delimiter, (Action<ConnectionOptions>)(o => o.Delimiter = Bytes.Latin1("abab")) },
+            new object[] { "Delimiter UTF-16 ;;", FramingKind.Delimiter, (Action<ConnectionOptions>)(o => { o.Encoding = Encoding.Unicode; o.DelimiterText = ";;"; }) },
+            new object[] { "LengthPrefix 1", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => o.PrefixSize = 1) },
+            new object[] { "LengthPrefix 2 LE", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => { o.PrefixSize = 2; o.ByteOrder = ByteOrder.LittleEndian; }) },
+            new object[] { "LengthPrefix 4", FramingKind.LengthPrefix, null },
+            new object[] { "LengthPrefix 8 LE", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => { o.PrefixSize = 8; o.ByteOrder = ByteOrder.LittleEndian; }) },
+            new object[] { "FixedLength 7", FramingKind.FixedLength, (Action<ConnectionOptions>)(o => o.MessageLength = 7) },
+            new object[] { "FixedLength 1", FramingKind.FixedLength, (Action<ConnectionOptions>)(o => o.MessageLength = 1) },
+        };
+
+        /// <summary>Random payloads (CR, LF, NUL and 0xFF likely) that the framing can carry and give back unchanged.</summary>
+        private static List<byte[]> Payloads(Random random, MessageFraming framing, int count)
+        {
+            byte[] alphabet = { 0x0D, 0x0A, 0x00, 0xFF, (byte)'a', (byte)'b', (byte)';', 0x80 };
+            var list = new List<byte[]>();
+            while (list.Count < count)
+            {
+                int length = framing.Kind == FramingKind.FixedLength ? framing.MessageLength : random.Next(0, 40);
+                if (framing.Kind != FramingKind.FixedLength && random.Next(10) == 0) length = random.Next(0, Max + 1);
+                var payload = new byte[length];
+                for (int i = 0; i < length; i++) payload[i] = random.Next(3) == 0 ? (byte)random.Next(256) : alphabet[random.Next(alphabet.Length)];
+                if (Carries(framing, payload)) list.Add(payload);
+            }
+
+            return list;
+        }
+
+        private static bool Carries(MessageFraming framing, byte[] payload)
+        {
+            if (payload.Length > Max) return false;
+            if (framing.Kind == FramingKind.LengthPrefix && framing.PrefixSize == 1 && payload.Length > 255) return false;
+            var terminator = framing.Terminator.ToArray();
+            if (framing.Kind == FramingKind.Delimiter || framing.Kind == FramingKind.Line)
+            {
+                // Line aligns on LF's code unit; a text delimiter on the encoding's (the byte delimiters here are in UTF-8).
+                int unit = framing.Kind == FramingKind.Line ? terminator.Length : framing.Encoding.GetByteCount("\n");
+                if (payload.Length % unit != 0) return false;
+                // The terminator must first occur, aligned, right after the payload.
+                var whole = payload.Concat(terminator).ToArray();
+                for (int at = 0; at < payload.Length; at += unit)
+                {
+                    if (whole.AsSpan(at).StartsWith(terminator)) return false;
+                }
+
+                if (framing.Kind == FramingKind.Line)
+                {
+                    // A CR (as encoded) at the end would be taken for CRLF.
+                    var cr = framing.Encoding.GetBytes("\r");
+                    if (payload.AsSpan().EndsWith(cr) && payload.Length >= cr.Length && (payload.Length - cr.Length) % unit == 0) return false;
+                }
+            }
+
+            return true;
+        }
+
+        private static byte[] WriteAll(MessageFraming framing, IEnumerable<byte[]> payloads)
+        {
+            var writer = new ArrayBufferWriter<byte>(16);
+            foreach (var p in payloads) framing.WriteFrame(p, writer);
+            return writer.WrittenSpan.ToArray();
+        }
+
+        [Theory]
+        [MemberData(nameof(Framings))]
+        public void RandomChunkingEqualsWholeBufferFraming(string name, FramingKind kind, Action<ConnectionOptions> configure)
+        {
+            var framing = Framing(kind, configure);
+            for (int seed = 0; seed < 40; seed++)
+            {
+                var random = new Random(seed);
+                var payloads = Payloads(random, framing, 30);
+                var stream = WriteAll(framing, payloads);
+                var whole = Run(framing.CreateFramer(), stream, new[] { stream.Length });
+                var chunked = Run(framing.CreateFramer(), stream, RandomChunks(random, stream.Length));
+                var byteByByte = Run(framing.CreateFramer(), stream, Enumerable.Repeat(1, stream.Length));
+
+                // WriteFrame round trips: the framer gives back exactly the payloads written.
+                Assert.False(whole.TooLong, name);
+                Assert.Equal(payloads.Select(Bytes.Show), whole.Payloads.Select(Bytes.Show));
+                Assert.Equal(stream, whole.Frames.SelectMany(f => f).ToArray());
+                Assert.Equal(whole.Payloads.Select(Bytes.Show), chunked.Payloads.Select(Bytes.Show));
+                Assert.Equal(whole.Frames.Select(Bytes.Show), chunked.Frames.Select(Bytes.Show));
+                Assert.Equal(whole.Payloads.Select(Bytes.Show), byteByByte.Payloads.Select(Bytes.Show));
+                Assert.Empty(chunked.Left);
+            }
+        }
+
+        [Fact]
+        public void RawGivesEachReadAsOneMessageAndLosesNothing()
+        {
+            var random = new Random(7);
+            var stream = Enumerable.Range(0, 5000).Select(_ => (byte)random.Next(256)).ToArray();
+            var framer = Framing(FramingKind.Raw).CreateFramer();
+            var chunks = RandomChunks(random, stream.Length).ToList();
+            var framed = Run(framer, stream, chunks);
+            Assert.Equal(stream, framed.Payloads.SelectMany(p => p).ToArray());
+            // A read longer than the limit is cut at the limit, never refused.
+            var big = Run(Framing(FramingKind.Raw).CreateFramer(), stream, new[] { stream.Length });
+            Assert.All(big.Payloads, p => Assert.InRange(p.Length, 1, Max));
+            Assert.Equal(stream, big.Payloads.SelectMany(p => p).ToArray());
+        }
+
+        [Theory]
+        [InlineData(1)]
+        [InlineData(2)]
+        [InlineData(4)]
+        [InlineData(8)]
+        public void LengthPrefixAcceptsTheLimitAndRefusesLimitPlusOneOnThePrefixAlone(int prefixSize)
+        {
+            foreach (var order in new[] { ByteOrder.BigEndian, ByteOrder.LittleEndian })
+            {
+                int max = prefixSize == 1 ? 200 : Max;
+                var framing = MessageFraming.FromOptions(new ConnectionOptions { Framing = FramingKind.LengthPrefix, PrefixSize = prefixSize, ByteOrder = order, MaxLineLength = max });
+                var exact = WriteAll(framing, new[] { new byte[max] });
+                var ok = Run(framing.CreateFramer(), exact, Enumerable.Repeat(1, exact.Length));
+                Assert.False(ok.TooLong);
+                Assert.Equal(max, Assert.Single(ok.Payloads).Length);
+
+                // limit+1 declared: refused as soon as the prefix is in, before any payload byte.
+                var over = WriteAll(framing, new[] { new byte[max + 1] });
+                var refused = Run(framing.CreateFramer(), over, Enumerable.Repeat(1, over.Length));
+                Assert.True(refused.TooLong);
+                Assert.Equal(prefixSize, refused.TooLongAt);
+            }
+        }
+
+        [Fact]
+        public void LengthPrefixRefusesDeclaredLengthsBeyondIntRange()
+        {
+            var framer = new LengthPrefixFramer(8, ByteOrder.BigEndian, int.MaxValue);
+            var prefix = new byte[] { 0x80, 0, 0, 0, 0, 0, 0, 0 };
+            Assert.Equal(FrameStatus.TooLong, framer.TryReadFrame(prefix, out _));
+        }
+
+        [Theory]
+        [InlineData("Line", "\n", false)]
+        [InlineData("Line CRLF", "\r\n", false)]
+        [InlineData("Delimiter", "<>", true)]
+        public void TerminatedFramesAcceptTheLimitAndRefuseLimitPlusOne(string name, string terminator, bool delimiter)
+        {
+            var framing = delimiter
+                ? Framing(FramingKind.Delimiter, o => o.DelimiterText = terminator)
+                : Framing(FramingKind.Line);
+            var exact = Bytes.Latin1(new string('x', Max) + terminator);
+            var ok = Run(framing.CreateFramer(), exact, Enumerable.Repeat(1, exact.Length));
+            Assert.False(ok.TooLong, name);
+            Assert.Equal(Max, Assert.Single(ok.Payloads).Length);
+
+            var over = Bytes.Latin1(new string('x', Max + 1) + terminator);
+            Assert.True(Run(framing.CreateFramer(), over, new[] { over.Length }).TooLong, name);
+            // Dribbled without its terminator, limit+1 bytes is refused by the time a little more than the limit is in.
+            var endless = Bytes.Latin1(new string('x', Max + 10));
+            var dribbled = Run(framing.CreateFramer(), endless, Enumerable.Repeat(1, endless.Length), final: false);
+            Assert.True(dribbled.TooLong, name);
+            Assert.InRange(dribbled.TooLongAt, Max + 1, Max + terminator.Length + 1);
+            // A final fragment of exactly the limit is a message; one byte more is not.
+            Assert.Equal(FrameStatus.Frame, framing.CreateFramer().TryReadFinal(new byte[Max], out _));
+            Assert.Equal(FrameStatus.TooLong, framing.CreateFramer().TryReadFinal(new byte[Max + 1], out _));
+        }
+
+        [Theory]
+        [InlineData("unicode")]
+        [InlineData("utf-16BE")]
+        [InlineData("utf-32")]
+        [InlineData("utf-32BE")]
+        public void MultiByteLinesSplitOnlyAtAlignedLineFeeds(string encodingName)
+        {
+            var encoding = Encoding.GetEncoding(encodingName);
+            var framing = Framing(FramingKind.Line, o => o.Encoding = encoding);
+            // Characters whose code units hold the byte 0x0A, and LF/CR bytes straddling code units.
+            string[] lines = { "\u0A0A\u0D0A", "AB", "\u0A41\u0100", "\u4100\u0A00x", "", "\u0A0D\r", "CD" };
+            var stream = encoding.GetBytes(string.Join("\n", lines.Take(lines.Length - 1)) + "\r\n" + lines[^1] + "\n");
+            var framed = Run(framing.CreateFramer(), stream, Enumerable.Repeat(1, stream.Length));
+            Assert.Equal(lines, framed.Payloads.Select(p => encoding.GetString(p)).ToArray());
+        }
+
+        [Fact]
+        public void TextDelimiterInUtf16MatchesOnlyOnCodeUnitBoundaries()
+        {
+            var framing = Framing(FramingKind.Delimiter, o => { o.Encoding = Encoding.Unicode; o.DelimiterText = "\r\n"; });
+            // U+0D41 U+0A00 U+4100 are the bytes 41 0D 00 0A 00 41: CR LF as encoded, but unaligned.
+            var stream = Encoding.Unicode.GetBytes("\u0D41\u0A00\u4100\r\nnext\r\n");
+            var framed = Run(framing.CreateFramer(), stream, Enumerable.Repeat(1, stream.Length));
+            Assert.Equal(new[] { "\u0D41\u0A00\u4100", "next" }, framed.Payloads.Select(p => Encoding.Unicode.GetString(p)).ToArray());
+        }
+
+        [Fact]
+        public void FixedLengthWriteFrameRefusesOtherLengths()
+        {
+            var framing = Framing(FramingKind.FixedLength, o => o.MessageLength = 3);
+            Assert.Throws<ArgumentException>(() => framing.WriteFrame(new byte[2], new ArrayBufferWriter<byte>()));
+            var small = Framing(FramingKind.LengthPrefix, o => o.PrefixSize = 1);
+            Assert.Throws<ArgumentException>(() => small.WriteFrame(new byte[256], new ArrayBufferWriter<byte>()));
+        }
+    }
+}
