@@ -13,6 +13,18 @@ BeforeAll {
     # returns (TcpConnection.CloseRequested); without it a handler can't reply, then close.
     $closeDeferred = $null -ne [PSTcp.TcpConnection].GetProperty('CloseRequested')
 
+    # Whether servers frame what they receive with -Framing yet (the receive-path rebuild
+    # brings it; until then every server reads LF lines): an echo server with ';' delimiters.
+    $probe = Start-TcpEchoServer -Port 0 -Delimiter ';' -NoQueue
+    try {
+        $probeClient = New-RawClient $probe.Port
+        Send-RawBytes $probeClient 'a;'
+        $inputFramed = (Read-RawAvailable $probeClient -Window '2s' -MaxBytes 2).Length -eq 2
+    } finally {
+        Close-RawClient $probeClient
+        $probe | Stop-TcpServer
+    }
+
     function Get-LiveServer { Get-TcpServer -Id $server.Id }
 
     # Reads a raw client until it has $Count bytes, as UTF-8 text.
@@ -114,6 +126,19 @@ Describe 'Start-TcpServer -ScriptBlock: what is sent' {
         $client = New-RawClient $server.Port
         Send-RawBytes $client "x`n"
         ConvertTo-Hex (Read-RawBytes $client 4) | Should -Be '00-FF-41-0A'
+    }
+
+    It 'frames output with the server''s framing: a length prefix with -Framing LengthPrefix' -Skip:(-not $inputFramed) {
+        $server = Start-TcpServer -Port 0 -Framing LengthPrefix -ScriptBlock { "re $($_.Text)"; , [byte[]](1, 2) }
+        $client = New-RawClient $server.Port
+        Send-RawBytes $client ([byte[]](0, 0, 0, 3) + (ConvertTo-Bytes 'abc'))
+        ConvertTo-Hex (Read-RawBytes $client 16) | Should -Be (ConvertTo-Hex ([byte[]](0, 0, 0, 6) + (ConvertTo-Bytes 're abc') + [byte[]](0, 0, 0, 2, 1, 2)))
+    }
+
+    It 'frames -Reply answers with -Framing Delimiter' -Skip:(-not $inputFramed) {
+        $server = Start-TcpServer -Port 0 -Delimiter ';' -Reply @{ 'a*' = 'yes' } -DefaultReply 'no'
+        $client = New-RawClient $server.Port
+        Test-Exchange $client 'abc;zz;' 'yes;no;' | Should -BeExactly 'yes;no;'
     }
 
     It 'lets the handler reply, then close its connection: the reply arrives, then EOF' -Skip:(-not $closeDeferred) {
