@@ -87,19 +87,7 @@ namespace PSTcp.Commands
         /// it): the messages after that one are not handled, and what was written is sent first.
         /// </summary>
         public static bool CloseRequested(TcpConnection connection) =>
-            connection.State != ConnectionState.Open || (s_closeRequested != null && s_closeRequested(connection));
-
-        // TcpConnection.CloseRequested (a close asked for during the handler call, done by the
-        // core after it) is the receive-path rebuild's; read it where the core has it.
-        private static readonly Func<TcpConnection, bool> s_closeRequested = CloseRequestedReader();
-
-        private static Func<TcpConnection, bool> CloseRequestedReader()
-        {
-            var getter = typeof(TcpConnection).GetProperty("CloseRequested")?.GetGetMethod();
-            return getter == null || getter.ReturnType != typeof(bool)
-                ? null
-                : (Func<TcpConnection, bool>)Delegate.CreateDelegate(typeof(Func<TcpConnection, bool>), getter);
-        }
+            connection.CloseRequested || connection.State != ConnectionState.Open;
     }
 
     /// <summary>

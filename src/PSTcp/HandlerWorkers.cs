@@ -34,6 +34,7 @@ namespace PSTcp.Commands
         private readonly int _maxWorkers;
         private int _idle;
         private int _waiting;
+        private volatile TcpException _broken;
 
         /// <param name="scripts">The handlers' texts ($using: already rewritten to the variables in <paramref name="variables"/>).</param>
         /// <param name="arguments">-ArgumentList: passed after the message and the connection.</param>
@@ -71,6 +72,13 @@ namespace PSTcp.Commands
         /// <summary>Queues a batch for the next idle worker, starting one if none is idle.</summary>
         public void Post(HandlerBatch batch)
         {
+            var broken = _broken;
+            if (broken != null)
+            {
+                batch.Fail(broken);
+                return;
+            }
+
             try
             {
                 _queue.Add(batch);
@@ -208,9 +216,11 @@ namespace PSTcp.Commands
             private void FailQueued(Exception e)
             {
                 var error = new TcpException(TcpErrorKind.HandlerFailed, "A handler runspace failed: " + e.Message, e);
+                // Later batches fail at once instead of waiting for a worker that can't start.
+                _owner._broken = error;
                 while (!_owner._stopping.IsCancellationRequested && _owner._queue.TryTake(out var batch))
                 {
-                    batch.Connection.Server?.RecordError(error, batch.Connection);
+                    // The connection fails with it: recorded once, by the core.
                     batch.Fail(error);
                 }
             }
@@ -264,6 +274,15 @@ namespace PSTcp.Commands
     /// <summary>Calls the handler for each message of a batch, on a worker's pipeline thread.</summary>
     internal sealed class HandlerInvoker
     {
+        // The connection whose handler runs on this thread (a worker's pipeline thread, where
+        // the handler's own cmdlets run too), so Disconnect-TcpEndpoint can tell a handler
+        // closing its own connection, which the core closes after the handler, after its output.
+        [ThreadStatic]
+        private static TcpConnection t_handling;
+
+        /// <summary>Whether this thread is running <paramref name="connection"/>'s handler right now.</summary>
+        public static bool IsHandling(TcpConnection connection) => connection != null && ReferenceEquals(t_handling, connection);
+
         private readonly ScriptBlock[] _scripts;
         private readonly object[] _arguments;
         private readonly PSDataCollection<ErrorRecord> _errors;
@@ -307,6 +326,7 @@ namespace PSTcp.Commands
             Collection<PSObject> results = null;
             try
             {
+                t_handling = connection;
                 results = script.InvokeWithContext(null, variables, args);
             }
             catch (PipelineStoppedException)
@@ -317,6 +337,10 @@ namespace PSTcp.Commands
             {
                 // throw, exit, a terminating error, break outside a loop: nothing is sent for this message.
                 Report(connection, message, Describe(e), e);
+            }
+            finally
+            {
+                t_handling = null;
             }
 
             for (int i = errorsBefore; i < _errors.Count; i++)
