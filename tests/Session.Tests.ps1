@@ -9,6 +9,11 @@ BeforeAll {
 
     Import-Module "$PSScriptRoot/ChildProcess.psm1" -Force
 
+    function Get-Refusal([scriptblock] $Run) {
+        $ErrorActionPreference = 'Stop'
+        try { $null = & $Run; $null } catch { $_ }
+    }
+
     function Start-SessionChild([string] $Code) {
         Start-ChildPwsh -Code "`$ErrorActionPreference = 'Stop'`nImport-Module '$($ModulePath -replace "'", "''")'`n$Code"
     }
@@ -120,7 +125,7 @@ Describe 'Enter-TcpSession' {
             $listener = New-RawListener
             try {
                 $job = Start-ThreadJob -ArgumentList $ModulePath, $listener.LocalEndpoint.Port {
-                    param($m, $p) Import-Module $m; 'é' | Enter-TcpSession 127.0.0.1 $p -NewLine "`r`n" -Encoding latin1 -Linger '00:00:02'
+                    param($m, $p) Import-Module $m; 'é' | Enter-TcpSession 127.0.0.1 $p -NewLine "`r`n" -Encoding latin1 -Linger 2
                 }
                 $peer = Receive-RawConnection $listener
                 ConvertTo-Hex (Read-RawToEnd $peer) | Should -Be 'E9-0D-0A'
@@ -155,11 +160,24 @@ Describe 'Enter-TcpSession' {
 
         It 'with -Listen and -Timeout fails with ConnectTimeout when no client comes, and frees the port' {
             $port = Get-FreeTcpPort
-            { 'x' | Enter-TcpSession -Listen -Port $port -Timeout '00:00:00.3' } | Should -Throw -ErrorId 'ConnectTimeout*'
+            { 'x' | Enter-TcpSession -Listen -Port $port -Timeout 0.3 } | Should -Throw -ErrorId 'ConnectTimeout*'
             Test-PortBindable $port | Should -BeTrue
         }
 
-        It 'stopped (Ctrl+C) while it waits for a client, closes the listener' {
+        It 'reads -Timeout and -Linger numbers as seconds, takes -Linger 0 and refuses -Timeout 0' {
+        $port = Get-FreeTcpPort
+        $r = Invoke-Captured { 'x' | Enter-TcpSession -Listen -Port $port -Timeout 0.5 }
+        $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ConnectTimeout*'
+        $r.Errors[0].Exception.Message | Should -BeLike '*within 0.5 s*'
+        $r.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.4
+        (Get-Refusal { 'x' | Enter-TcpSession 127.0.0.1 $port -Timeout 0 }).FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+        (Get-Refusal { 'x' | Enter-TcpSession 127.0.0.1 $port -Linger ([timespan]::MaxValue) }).FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+        $server = Start-TcpEchoServer -Port 0
+        'y' | Enter-TcpSession 127.0.0.1 $server.Port -Linger 0 -PassThru | Out-Null
+        $server.MessagesReceived | Should -Be 1
+    }
+
+    It 'stopped (Ctrl+C) while it waits for a client, closes the listener' {
             $port = Get-FreeTcpPort
             $handle = Start-BackgroundScript -ArgumentList $ModulePath, $port {
                 param($m, $p) Import-Module $m; 'x' | Enter-TcpSession -Listen -Port $p
@@ -179,7 +197,7 @@ Describe 'Enter-TcpSession' {
             try {
                 $handle = Start-BackgroundScript -ArgumentList $ModulePath, $listener.LocalEndpoint.Port {
                     param($m, $p) Import-Module $m
-                    $r = Enter-TcpSession 127.0.0.1 $p -MaxLineLength 10 -Line 'x' -Linger '00:00:10' -PassThru 2>&1
+                    $r = Enter-TcpSession 127.0.0.1 $p -MaxLineLength 10 -Line 'x' -Linger 10 -PassThru 2>&1
                     $r | ForEach-Object { if ($_ -is [System.Management.Automation.ErrorRecord]) { "error $($_.FullyQualifiedErrorId)" } else { "text $($_.Text)" } }
                 }
                 $peer = Receive-RawConnection $listener
