@@ -204,7 +204,7 @@ Describe 'Send-TcpLine with lines longer than its buffer' {
         $peer = Receive-RawConnection $listener
         $r = Invoke-Captured { Send-TcpLine -Connection $c -Line 'before', $odd, 'after' }
         $r.Errors | Should -HaveCount 0
-        $encoding = $c.Encoding
+        $encoding = @{ utf8 = [System.Text.UTF8Encoding]::new($false); unicode = [System.Text.Encoding]::Unicode; utf32 = [System.Text.Encoding]::UTF32 }[$Encoding]
         $expected = $encoding.GetBytes("before`n$odd`nafter`n")
         $got = Read-RawBytes $peer $expected.Length -Timeout 20
         [System.Linq.Enumerable]::SequenceEqual($got, $expected) | Should -BeTrue

@@ -4,7 +4,6 @@ using System.Collections.Generic;
 using System.Management.Automation;
 using System.Text;
 using System.Threading;
-using System.Threading.Channels;
 using System.Threading.Tasks;
 
 namespace PSTcp.Commands
