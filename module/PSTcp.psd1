@@ -23,6 +23,7 @@
         'Disconnect-TcpEndpoint'
         'Test-TcpEndpoint'
         'Start-TcpRelay'
+        'Enter-TcpSession'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -133,3 +133,82 @@ Describe 'Server errors' {
         $r.Output | Should -HaveCount 0
     }
 }
+
+Describe 'Errors that say what went wrong' {
+    BeforeAll {
+        $server = Start-TcpEchoServer -Port 0
+        $c = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $server.Port
+        function Get-BindingError([scriptblock] $Run) {
+            try { $null = & $Run; $null } catch { $_ }
+        }
+    }
+    AfterAll { Clear-PSTcpState }
+
+    It 'lets PowerShell name a mistyped parameter (Send-TcpLine -Conection $c x)' {
+        $e = Get-BindingError { Send-TcpLine -Conection $c x }
+        $e.FullyQualifiedErrorId | Should -BeLike 'NamedParameterNotFound,*'
+        $e.Exception.Message | Should -Match "cannot be found that matches parameter name 'Conection'"
+        $e.Exception.Message | Should -Not -Match 'No connection'
+    }
+
+    It 'does not call a line a connection name (Send-TcpLine "hello")' {
+        $e = Get-BindingError { Send-TcpLine 'hello' }
+        $e | Should -Not -BeNullOrEmpty
+        $e.Exception.Message | Should -Not -Match "No connection is named 'hello'"
+        $e.Exception.Message | Should -Match "Connection"
+    }
+
+    It 'still takes a connection by its name or id' {
+        Send-TcpLine -Connection $c.Name 'by name'
+        Send-TcpLine -Connection $c.Id 'by id'
+        @(Receive-TcpMessage -Connection $c -Count 2 -Timeout 10).Text | Should -Be 'by name', 'by id'
+    }
+
+    It 'says "refused" without repeating the address it was given' {
+        $port = Get-FreeTcpPort
+        $r = Invoke-Captured { Connect-TcpEndpoint -HostName 127.0.0.1 -Port $port }
+        $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ConnectionRefused*'
+        $r.Errors[0].Exception.Message | Should -BeExactly "127.0.0.1:$port refused the connection."
+    }
+
+    It 'names the address a host name resolved to when it was refused' {
+        $port = Get-FreeTcpPort
+        $r = Invoke-Captured { Connect-TcpEndpoint -HostName localhost -Port $port }
+        $r.Errors[-1].Exception.Message | Should -Match "^localhost:$port refused the connection \((127\.0\.0\.1|::1)\)\.$"
+    }
+}
+
+Describe 'Send-TcpLine with lines longer than its buffer' {
+    # A line is encoded in 64 KB pieces, never into one array of its encoded size: a
+    # 720-million-character line used to fail with a raw ArgumentOutOfRangeException from
+    # Encoding.GetMaxByteCount. Pieces must not split a character or a surrogate pair. The
+    # peer is a raw socket, so the bytes are compared as sent.
+    BeforeEach {
+        $listener = New-RawListener
+    }
+    AfterEach {
+        Close-RawClient $peer
+        $listener.Stop()
+        Clear-PSTcpState
+    }
+
+    It 'sends a <Chars>-character line of <Kind> exactly, in <Encoding>' -ForEach @(
+        @{ Kind = 'ASCII'; Unit = 'abcdefgh'; Chars = 1MB; Encoding = 'utf8' }
+        @{ Kind = 'three-byte characters'; Unit = [string][char]0x20AC; Chars = 300001; Encoding = 'utf8' }
+        @{ Kind = 'surrogate pairs'; Unit = [char]::ConvertFromUtf32(0x1F600); Chars = 200002; Encoding = 'utf8' }
+        @{ Kind = 'surrogate pairs'; Unit = [char]::ConvertFromUtf32(0x1F600); Chars = 100002; Encoding = 'unicode' }
+        @{ Kind = 'surrogate pairs'; Unit = [char]::ConvertFromUtf32(0x1F600); Chars = 100002; Encoding = 'utf32' }
+    ) {
+        $odd = 'x' + ($Unit * [math]::Ceiling($Chars / $Unit.Length))   # 'x' first: pieces cut pairs in two
+        $c = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $listener.LocalEndpoint.Port -Encoding $Encoding
+        $peer = Receive-RawConnection $listener
+        $r = Invoke-Captured { Send-TcpLine -Connection $c -Line 'before', $odd, 'after' }
+        $r.Errors | Should -HaveCount 0
+        $encoding = @{ utf8 = [System.Text.UTF8Encoding]::new($false); unicode = [System.Text.Encoding]::Unicode; utf32 = [System.Text.Encoding]::UTF32 }[$Encoding]
+        $expected = $encoding.GetBytes("before`n$odd`nafter`n")
+        $got = Read-RawBytes $peer $expected.Length -Timeout 20
+        [System.Linq.Enumerable]::SequenceEqual($got, $expected) | Should -BeTrue
+        $c.MessagesSent | Should -Be 3
+        $c.BytesSent | Should -Be $expected.Length
+    }
+}

@@ -60,11 +60,13 @@ namespace PSTcp
                     }
                     catch (SocketException e)
                     {
+                        // The address only when it says more than the host name already does.
+                        var via = IPAddress.TryParse(host.Trim('[', ']'), out _) ? string.Empty : $" ({address})";
                         last = e.SocketErrorCode == SocketError.ConnectionRefused
-                            ? new TcpException(TcpErrorKind.ConnectionRefused, $"{target} refused the connection ({address}).", e)
+                            ? new TcpException(TcpErrorKind.ConnectionRefused, $"{target} refused the connection{via}.", e)
                             : e.SocketErrorCode == SocketError.TimedOut
-                                ? new TcpException(TcpErrorKind.ConnectTimeout, $"Connecting to {target} timed out ({address}).", e)
-                                : new TcpException(TcpErrorKind.ConnectionRefused, $"Connecting to {target} failed ({address}): {e.Message}", e);
+                                ? new TcpException(TcpErrorKind.ConnectTimeout, $"Connecting to {target} timed out{via}.", e)
+                                : new TcpException(TcpErrorKind.ConnectionRefused, $"Connecting to {target} failed{via}: {e.Message}", e);
                     }
                 }
 

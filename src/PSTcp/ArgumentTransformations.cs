@@ -1,6 +1,7 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
+using System.Globalization;
 using System.Linq;
 using System.Management.Automation;
 using System.Text;
@@ -69,6 +70,108 @@ namespace PSTcp.Commands
         }
     }
 
+    /// <summary>
+    /// Lets every TimeSpan parameter take seconds as a bare number (5, 0.5, '5'), a number with
+    /// a unit ('250ms', '5s', '2m', '1h', '1d') or a TimeSpan string ('00:00:05'); without it
+    /// PowerShell reads 5 as five ticks. Values out of range are not refused here: a binding
+    /// error can't carry the InvalidArgument id, so TcpCmdlet checks the bound values (zero,
+    /// under a millisecond, overflow) before the cmdlet runs. Overflow becomes MaxValue so that
+    /// check sees it.
+    /// </summary>
+    [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+    public sealed class TimeSpanTransformationAttribute : ArgumentTransformationAttribute
+    {
+        /// <summary>Zero has a meaning for this parameter (IdleTimeout: never).</summary>
+        public bool AllowZero { get; set; }
+
+        public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+        {
+            var value = inputData is PSObject pso ? pso.BaseObject : inputData;
+            switch (value)
+            {
+                case TimeSpan span:
+                    return span;
+                case int i:
+                    return FromSeconds(i);
+                case long l:
+                    return FromSeconds(l);
+                case short sh:
+                    return FromSeconds(sh);
+                case byte b:
+                    return FromSeconds(b);
+                case uint ui:
+                    return FromSeconds(ui);
+                case ulong ul:
+                    return FromSeconds(ul);
+                case float f:
+                    return FromSeconds(f);
+                case double d:
+                    return FromSeconds(d);
+                case decimal m:
+                    return FromSeconds((double)m);
+                case string text:
+                    return Parse(text);
+                default:
+                    return inputData;
+            }
+        }
+
+        private static readonly (string Suffix, double Seconds)[] Units =
+        {
+            ("ms", 0.001), ("s", 1), ("sec", 1), ("m", 60), ("min", 60), ("h", 3600), ("d", 86400),
+        };
+
+        internal static TimeSpan Parse(string text)
+        {
+            var trimmed = text.Trim();
+            if (TryNumber(trimmed, 1, out var plain)) return plain;
+            foreach (var (suffix, seconds) in Units)
+            {
+                if (trimmed.Length > suffix.Length
+                    && trimmed.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)
+                    && TryNumber(trimmed.Substring(0, trimmed.Length - suffix.Length).TrimEnd(), seconds, out var span))
+                {
+                    return span;
+                }
+            }
+
+            // '00:00:05', '1.02:03:04'; a bare '5' never gets here (TimeSpan.Parse reads it as days).
+            if (trimmed.IndexOf(':') >= 0 && TimeSpan.TryParse(trimmed, CultureInfo.InvariantCulture, out var parsed))
+            {
+                return parsed;
+            }
+
+            throw new ArgumentTransformationMetadataException(
+                $"'{text}' is not a time. Use seconds (5, 0.5), a number with a unit ('250ms', '5s', '2m', '1h') or 'hh:mm:ss' ('00:00:05').");
+        }
+
+        private static bool TryNumber(string text, double unitSeconds, out TimeSpan span)
+        {
+            span = default;
+            if (text.Length == 0 || !double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+            {
+                return false;
+            }
+
+            span = FromSeconds(number * unitSeconds);
+            return true;
+        }
+
+        /// <summary>Seconds to a TimeSpan; out of range saturates, for TcpCmdlet to refuse.</summary>
+        internal static TimeSpan FromSeconds(double seconds)
+        {
+            if (double.IsNaN(seconds))
+            {
+                throw new ArgumentTransformationMetadataException("NaN is not a time.");
+            }
+
+            double ticks = Math.Round(seconds * TimeSpan.TicksPerSecond);
+            if (ticks >= TimeSpan.MaxValue.Ticks) return TimeSpan.MaxValue;
+            if (ticks <= TimeSpan.MinValue.Ticks) return TimeSpan.MinValue;
+            return TimeSpan.FromTicks((long)ticks);
+        }
+    }
+
     /// <summary>Lets -Server take a TcpServer, its Id or its Name.</summary>
     [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
     public sealed class ServerTransformationAttribute : ArgumentTransformationAttribute
@@ -102,7 +205,8 @@ namespace PSTcp.Commands
                 case string name:
                     var matches = all.Where(x => string.Equals(nameOf(x), name, StringComparison.OrdinalIgnoreCase)).ToList();
                     if (matches.Count == 1) return matches[0];
-                    throw NotFound(matches.Count == 0 ? $"No {noun} is named '{name}'." : $"Several {noun}s are named '{name}'; use -Id.");
+                    if (matches.Count == 0) return value;
+                    throw NotFound($"Several {noun}s are named '{name}'; use -Id.");
                 default:
                     return value;
             }

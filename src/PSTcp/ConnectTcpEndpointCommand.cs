@@ -22,6 +22,7 @@ namespace PSTcp.Commands
         public int Port { get; set; }
 
         [Parameter]
+        [TimeSpanTransformation]
         public TimeSpan Timeout { get; set; } = DefaultTimeout;
 
         [Parameter]
@@ -46,6 +47,7 @@ namespace PSTcp.Commands
         public int RetryCount { get; set; }
 
         [Parameter]
+        [TimeSpanTransformation]
         public TimeSpan RetryInterval { get; set; } = DefaultRetryInterval;
 
         [Parameter]
@@ -94,29 +96,20 @@ namespace PSTcp.Commands
         internal static TcpConnection Connect(TcpCmdlet cmdlet, string host, int port, TimeSpan timeout,
             ConnectionOptions options, int retryCount, TimeSpan retryInterval)
         {
-            if (timeout <= TimeSpan.Zero)
-            {
-                cmdlet.ThrowTerminatingError(TcpErrors.From(new ArgumentException("Timeout must be positive.", nameof(Timeout)), timeout));
-            }
-
-            if (retryInterval < TimeSpan.Zero)
-            {
-                cmdlet.ThrowTerminatingError(TcpErrors.From(new ArgumentException("RetryInterval can't be negative.", nameof(RetryInterval)), retryInterval));
-            }
-
+            // -Timeout and -RetryInterval were checked by TcpCmdlet.BeginProcessing.
             for (int attempt = 1; ; attempt++)
             {
                 cmdlet.WriteVerbose($"Connecting to {host}:{port}, attempt {attempt} of {retryCount + 1} (timeout {timeout.TotalSeconds:0.###} s).");
                 try
                 {
-                    var connection = cmdlet.WaitFor(TcpConnection.ConnectAsync(host, port, options, timeout, cmdlet.StoppingToken));
+                    var connection = cmdlet.Wait(TcpConnection.ConnectAsync(host, port, options, timeout, cmdlet.Cancellation));
                     cmdlet.WriteVerbose($"{connection.Name} (Id {connection.Id}) connected: {connection.LocalEndPoint} -> {connection.RemoteEndPoint}.");
                     return connection;
                 }
                 catch (TcpException e) when (attempt <= retryCount && IsRetryable(e))
                 {
                     cmdlet.WriteVerbose($"Attempt {attempt} failed ({e.Kind}): {e.Message} Retrying in {retryInterval.TotalSeconds:0.###} s.");
-                    cmdlet.WaitFor(DelayAsync(retryInterval, cmdlet.StoppingToken));
+                    cmdlet.Wait(DelayAsync(retryInterval, cmdlet.Cancellation));
                 }
                 catch (TcpException e)
                 {

@@ -1,14 +1,20 @@
 using System;
 using System.Management.Automation;
+using System.Threading.Tasks;
 
 namespace PSTcp.Commands
 {
-    /// <summary>Disconnect-TcpEndpoint: flushes what was sent and closes gracefully.</summary>
+    /// <summary>
+    /// Disconnect-TcpEndpoint: flushes what was sent and closes gracefully; past -Timeout (a
+    /// send stuck on a peer that never reads) it resets the connection and says so.
+    /// </summary>
     [Cmdlet(VerbsCommunications.Disconnect, "TcpEndpoint", SupportsShouldProcess = true)]
     [OutputType(typeof(TcpConnection))]
     public sealed class DisconnectTcpEndpointCommand : TcpCmdlet
     {
+        internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
         private static readonly TimeSpan Linger = TimeSpan.FromSeconds(2);
+        private static readonly TimeSpan AfterReset = TimeSpan.FromSeconds(2);
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ConnectionTransformation]
@@ -21,6 +27,11 @@ namespace PSTcp.Commands
 
         [Parameter]
         public SwitchParameter PassThru { get; set; }
+
+        /// <summary>How long the graceful close may take before the connection is reset.</summary>
+        [Parameter]
+        [TimeSpanTransformation]
+        public TimeSpan Timeout { get; set; } = DefaultTimeout;
 
         protected override void ProcessRecord()
         {
@@ -36,24 +47,68 @@ namespace PSTcp.Commands
                     // The peer sees end of stream; its answer still arrives in the queue, and the
                     // connection closes when the peer closes.
                     Wait(connection.HalfCloseAsync());
-                    WriteVerbose($"{connection.Name}: sending shut down after {connection.MessagesSent} line(s); still receiving.");
+                    WriteVerbose($"{connection.Name}: sending shut down after {connection.MessagesSent:N0} line(s); still receiving.");
                     if (PassThru) WriteObject(connection);
                     continue;
                 }
 
                 // Sends are complete when Send-TcpLine returns: closing sends FIN after them, and
-                // lines the peer sends back before it closes still reach the queue.
-                Wait(connection.CloseAsync(Linger));
+                // lines the peer sends back before it closes still reach the queue. A send stuck
+                // on a peer that never reads holds the close up: past -Timeout, reset.
+                if (!Close(connection))
+                {
+                    WriteWarning($"{connection.Name} (Id {connection.Id}) to {connection.RemoteEndPoint} did not close gracefully within " +
+                        $"{Timeout.TotalSeconds:0.###} s (a send was stuck, or the peer stopped reading), so it was reset: " +
+                        "data the peer had not taken yet is lost.");
+                }
                 if (connection.Server == null)
                 {
                     TcpRegistry.Remove(connection);
                 }
 
-                WriteVerbose($"{connection.Name} closed after {connection.MessagesSent} line(s) sent and {connection.MessagesReceived} received.");
+                WriteVerbose($"{connection.Name} closed after {connection.MessagesSent:N0} line(s) sent and {connection.MessagesReceived:N0} received.");
                 if (PassThru)
                 {
                     WriteObject(connection);
                 }
+            }
+        }
+
+        /// <summary>
+        /// Flushes and sends FIN within -Timeout, then lets the peer's last lines arrive for up to
+        /// Linger; false when the flush did not finish in time and the connection was reset.
+        /// </summary>
+        private bool Close(TcpConnection connection)
+        {
+            Task flush = connection.HalfCloseAsync();
+            if (!WaitWithin(flush, Timeout))
+            {
+                Reset(connection, flush);
+                return false;
+            }
+
+            Wait(flush);
+            Task close = connection.CloseAsync(Linger);
+            if (!WaitWithin(close, Linger + AfterReset))
+            {
+                Reset(connection, close);
+                return false;
+            }
+
+            Wait(close);
+            return true;
+        }
+
+        private void Reset(TcpConnection connection, Task pending)
+        {
+            connection.Abort(reset: true);
+            try
+            {
+                if (WaitWithin(pending, AfterReset)) Wait(pending);
+            }
+            catch (Exception e) when (!(e is PipelineStoppedException))
+            {
+                // The reset is ours: not an error to report.
             }
         }
     }

@@ -7,15 +7,26 @@ namespace PSTcp.Commands
 {
     /// <summary>
     /// Encodes lines (Send-TcpLine) or framed messages (Send-TcpMessage) into one pooled buffer
-    /// until it is full: one send per batch, not per message.
+    /// until it is full: one send per batch, not per message. A line longer than the buffer is
+    /// encoded in pieces and sent as it goes, so a line of any length costs 64 KB, never an
+    /// array of its encoded size (which overflows an int past ~700 million characters).
+    /// Dispose returns the buffers to their pools.
     /// </summary>
-    internal sealed class LineBuffer : IBufferWriter<byte>
+    internal sealed class LineBuffer : IBufferWriter<byte>, IDisposable
     {
         private const int Size = 64 * 1024;
+
+        // Characters encoded per piece of a long line: even UTF-32 (4 bytes each, plus one
+        // character's worth held back by the encoder) fits the buffer twice.
+        private const int Piece = 8 * 1024;
+
         private readonly Encoding _encoding;
         private readonly byte[] _newLine;
+        private readonly int _maxPieceBytes;
         private byte[] _bytes = ArrayPool<byte>.Shared.Rent(Size);
         private byte[] _scratch;
+        private char[] _chars;
+        private Encoder _encoder;
         private int _length;
         private int _lines;
 
@@ -24,25 +35,56 @@ namespace PSTcp.Commands
             Connection = connection;
             _encoding = encoding;
             _newLine = newLine == null ? Array.Empty<byte>() : encoding.GetBytes(newLine);
+            _maxPieceBytes = encoding.GetMaxByteCount(Piece) + _newLine.Length;
         }
 
         public TcpConnection Connection { get; }
 
         public bool IsEmpty => _length == 0;
 
-        /// <summary>Adds a line and its terminator; false when it doesn't fit and the buffer must be sent first.</summary>
-        public bool Append(string line)
+        /// <summary>
+        /// Adds a line and its terminator, calling <paramref name="flush"/> (which sends
+        /// <see cref="Take"/> and calls <see cref="Reset"/>) whenever the buffer is full. Returns
+        /// false when a flush failed: the rest of that line is not encoded.
+        /// </summary>
+        public bool Append(string line, Func<bool> flush)
         {
-            int max = _encoding.GetMaxByteCount(line.Length) + _newLine.Length;
-            if (!MakeRoom(max))
+            int max = line.Length <= Piece ? _encoding.GetMaxByteCount(line.Length) + _newLine.Length : int.MaxValue;
+            if (max <= _bytes.Length)
+            {
+                if (_length + max > _bytes.Length && !flush()) return false;
+                _length += _encoding.GetBytes(line, 0, line.Length, _bytes, _length);
+            }
+            else if (!AppendInPieces(line, flush))
             {
                 return false;
             }
 
-            _length += _encoding.GetBytes(line, 0, line.Length, _bytes, _length);
+            if (_length + _newLine.Length > _bytes.Length && !flush()) return false;
             Buffer.BlockCopy(_newLine, 0, _bytes, _length, _newLine.Length);
             _length += _newLine.Length;
             _lines++;
+            return true;
+        }
+
+        private bool AppendInPieces(string line, Func<bool> flush)
+        {
+            var chars = _chars ?? (_chars = ArrayPool<char>.Shared.Rent(Piece));
+            var encoder = _encoder ?? (_encoder = _encoding.GetEncoder());
+            encoder.Reset();
+            int position = 0;
+            while (position < line.Length)
+            {
+                if (_length + _maxPieceBytes > _bytes.Length && !flush()) return false;
+                int count = Math.Min(Piece, line.Length - position);
+                line.CopyTo(position, chars, 0, count);
+                bool last = position + count == line.Length;
+                // A surrogate pair split between pieces is held by the encoder until the next one.
+                encoder.Convert(chars, 0, count, _bytes, _length, _bytes.Length - _length, last, out int used, out int written, out _);
+                _length += written;
+                position += used;
+            }
+
             return true;
         }
 
@@ -127,21 +169,25 @@ namespace PSTcp.Commands
         public (ReadOnlyMemory<byte> Data, int Lines) Take() => (new ReadOnlyMemory<byte>(_bytes, 0, _length), _lines);
 
         /// <summary>
-        /// Sends what is buffered on the cmdlet's thread (Ctrl+C ends the wait) and empties the
-        /// buffer; a failure is written as a non-terminating error naming how many messages were lost.
+        /// Sends what is buffered on the cmdlet's thread (Ctrl+C ends the wait; a stall behind
+        /// the connection's own full Wait-mode queue is warned about) and empties the buffer; a
+        /// failure is written as a non-terminating error naming how many messages were lost,
+        /// and returns false.
         /// </summary>
-        public void Send(TcpCmdlet cmdlet, string noun)
+        public bool Send(TcpCmdlet cmdlet, string noun)
         {
-            if (IsEmpty) return;
+            if (IsEmpty) return true;
             var (data, lines) = Take();
             try
             {
-                cmdlet.WaitFor(Connection.SendAsync(data, cmdlet.StoppingToken).AsTask());
+                cmdlet.WaitForSend(Connection.SendAsync(data, cmdlet.Cancellation).AsTask(), Connection);
                 Connection.CountMessagesSent(lines);
+                return true;
             }
             catch (TcpException e)
             {
-                cmdlet.WriteError(TcpErrors.From(new TcpException(e.Kind, $"{lines} {noun}(s) could not be sent: {e.Message}", e), Connection));
+                cmdlet.WriteError(TcpErrors.From(new TcpException(e.Kind, $"{lines:N0} {noun}(s) could not be sent: {e.Message}", e), Connection));
+                return false;
             }
             finally
             {
@@ -157,6 +203,25 @@ namespace PSTcp.Commands
             {
                 ArrayPool<byte>.Shared.Return(_bytes);
                 _bytes = ArrayPool<byte>.Shared.Rent(Size);
+            }
+        }
+
+        public void Dispose()
+        {
+            var bytes = _bytes;
+            _bytes = Array.Empty<byte>();
+            _length = 0;
+            if (bytes.Length > 0) ArrayPool<byte>.Shared.Return(bytes);
+            if (_scratch != null)
+            {
+                ArrayPool<byte>.Shared.Return(_scratch);
+                _scratch = null;
+            }
+
+            if (_chars != null)
+            {
+                ArrayPool<char>.Shared.Return(_chars);
+                _chars = null;
             }
         }
     }

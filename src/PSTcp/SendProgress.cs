@@ -3,7 +3,11 @@ using System.Management.Automation;
 
 namespace PSTcp.Commands
 {
-    /// <summary>Write-Progress for Send-TcpLine, shown only once sending has taken over a second.</summary>
+    /// <summary>
+    /// Write-Progress for Send-TcpLine, shown only once sending has taken over a second. When
+    /// the total is known (a file's length, or the number of lines given at once) it shows the
+    /// percentage done and the time left at the rate so far.
+    /// </summary>
     internal sealed class SendProgress
     {
         private const int ActivityId = 0x7C9;
@@ -16,6 +20,7 @@ namespace PSTcp.Commands
         private long _sent;
         private long _total;
         private long _itemBase;
+        private long _itemStart;
         private string _file;
         private bool _shown;
 
@@ -29,12 +34,14 @@ namespace PSTcp.Commands
             _file = null;
             _total = count > 1 ? count : 0;
             _itemBase = _sent;
+            _itemStart = _clock.ElapsedTicks;
         }
 
         public void BeginFile(string file, long length)
         {
             _file = file;
             _total = length;
+            _itemStart = _clock.ElapsedTicks;
         }
 
         /// <summary>Counts lines; <paramref name="position"/> is the byte offset when sending a file.</summary>
@@ -47,19 +54,23 @@ namespace PSTcp.Commands
             if (now < ShowAfter || now - _lastShown < Interval) return;
             _lastShown = now;
             _shown = true;
-            var record = new ProgressRecord(ActivityId, "Send-TcpLine",
-                _file != null ? $"{_sent:N0} lines sent from {_file}" : $"{_sent:N0} lines sent");
-            if (_file != null && _total > 0)
+            var record = new ProgressRecord(ActivityId, "Send-TcpLine", Status(position));
+            long done = _file != null ? position : _sent - _itemBase;
+            if (_total > 0 && done > 0)
             {
-                record.PercentComplete = (int)(100 * position / _total);
-            }
-            else if (_total > 0)
-            {
-                record.PercentComplete = (int)(100 * (_sent - _itemBase) / _total);
+                record.PercentComplete = (int)System.Math.Min(100, 100 * done / _total);
+                // The rate since this file (or batch of lines) began predicts the rest.
+                double elapsed = (double)(now - _itemStart) / Stopwatch.Frequency;
+                record.SecondsRemaining = (int)System.Math.Ceiling(elapsed * (_total - System.Math.Min(done, _total)) / done);
             }
 
             _cmdlet.WriteProgress(record);
         }
+
+        private string Status(long position) =>
+            _file == null
+                ? $"{_sent:N0} lines sent"
+                : $"{_sent:N0} lines sent from {_file} ({DisplayFormat.Bytes(position)} of {DisplayFormat.Bytes(_total)})";
 
         public void Complete()
         {

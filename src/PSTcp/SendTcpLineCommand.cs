@@ -10,11 +10,13 @@ namespace PSTcp.Commands
     /// Send-TcpLine: writes each line plus the terminator. Lines are encoded into one buffer
     /// and sent when it fills and at the end, so a million piped lines cost a few hundred sends.
     /// Lines come from -Line (or the pipeline) or from files (-Path/-LiteralPath); they go to a
-    /// connection, or to -HostName/-Port (connect, send, close).
+    /// connection, or to -HostName/-Port (connect, send, close). The connection it opened for
+    /// -HostName is closed on every path: the end, Ctrl+C, an upstream failure (Dispose) and
+    /// Remove-Module (it is in the registry while it lives).
     /// </summary>
     [Cmdlet(VerbsCommunications.Send, "TcpLine", DefaultParameterSetName = ConnectionLines)]
     [OutputType(typeof(TcpConnection))]
-    public sealed class SendTcpLineCommand : TcpCmdlet
+    public sealed class SendTcpLineCommand : TcpCmdlet, IDisposable
     {
         private const string ConnectionLines = "Connection";
         private const string ConnectionPath = "ConnectionPath";
@@ -51,6 +53,7 @@ namespace PSTcp.Commands
         [Parameter(ParameterSetName = HostLines)]
         [Parameter(ParameterSetName = HostPath)]
         [Parameter(ParameterSetName = HostLiteralPath)]
+        [TimeSpanTransformation]
         public TimeSpan Timeout { get; set; } = ConnectTcpEndpointCommand.DefaultTimeout;
 
         [Parameter(ParameterSetName = HostLines)]
@@ -62,6 +65,7 @@ namespace PSTcp.Commands
         [Parameter(ParameterSetName = HostLines)]
         [Parameter(ParameterSetName = HostPath)]
         [Parameter(ParameterSetName = HostLiteralPath)]
+        [TimeSpanTransformation]
         public TimeSpan RetryInterval { get; set; } = ConnectTcpEndpointCommand.DefaultRetryInterval;
 
         [Parameter(ParameterSetName = HostLines)]
@@ -102,11 +106,13 @@ namespace PSTcp.Commands
 
         protected override void BeginProcessing()
         {
+            base.BeginProcessing();
             if (ToHost)
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
                 _target = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
                 _ownsConnection = true;
+                TcpRegistry.Add(_target);
             }
 
             _progress = new SendProgress(this);
@@ -118,6 +124,7 @@ namespace PSTcp.Commands
             if (_buffer == null || _buffer.Connection != connection)
             {
                 Flush();
+                _buffer?.Dispose();
                 _buffer = new LineBuffer(connection, ToHost ? Encoding : connection.Encoding, NewLine);
             }
 
@@ -156,6 +163,7 @@ namespace PSTcp.Commands
             if (_ownsConnection && _target != null)
             {
                 Wait(_target.CloseAsync(TimeSpan.FromSeconds(2)));
+                TcpRegistry.Remove(_target);
             }
 
             if (PassThru && (_target ?? Connection) != null)
@@ -164,14 +172,26 @@ namespace PSTcp.Commands
             }
         }
 
-        private void Append(string line)
+        protected override void StopProcessing()
         {
-            if (!_buffer.Append(line ?? string.Empty))
+            base.StopProcessing();
+            // Ctrl+C: a send stuck on a peer that doesn't read ends with the connection.
+            if (_ownsConnection) _target?.Abort();
+        }
+
+        /// <summary>Also runs when the pipeline fails upstream: the -HostName connection must not outlive it.</summary>
+        public void Dispose()
+        {
+            _buffer?.Dispose();
+            _buffer = null;
+            if (_ownsConnection && _target != null)
             {
-                Flush();
-                _buffer.Append(line ?? string.Empty);
+                if (_target.State != ConnectionState.Closed) _target.Abort();
+                TcpRegistry.Remove(_target);
             }
         }
+
+        private void Append(string line) => _buffer.Append(line ?? string.Empty, Flush);
 
         private void SendFile(TcpConnection connection, string file)
         {
@@ -216,8 +236,8 @@ namespace PSTcp.Commands
                     var resolved = SessionState.Path.GetResolvedProviderPathFromPSPath(path, out var provider);
                     if (provider.ImplementingType != typeof(Microsoft.PowerShell.Commands.FileSystemProvider))
                     {
-                        WriteError(new ErrorRecord(new ArgumentException($"'{path}' is not a file system path."),
-                            "NotAFileSystemPath", ErrorCategory.InvalidArgument, path));
+                        WriteError(TcpErrors.Record(new ArgumentException($"'{path}' is not a file system path."),
+                            TcpErrors.NotAFileSystemPath, ErrorCategory.InvalidArgument, path));
                         continue;
                     }
 
@@ -233,16 +253,14 @@ namespace PSTcp.Commands
         }
 
         private void WritePathError(string path) =>
-            WriteError(new ErrorRecord(new FileNotFoundException($"Cannot find the file '{path}'.", path),
-                "PathNotFound", ErrorCategory.ObjectNotFound, path));
+            WriteError(TcpErrors.Record(new FileNotFoundException($"Cannot find the file '{path}'.", path),
+                TcpErrors.PathNotFound, ErrorCategory.ObjectNotFound, path));
 
         private void WriteClosedError(TcpConnection connection, object target) =>
             WriteTcpError(new TcpException(TcpErrorKind.ConnectionClosed,
                 $"Connection {connection.Id} to {connection.RemoteEndPoint} is closed; nothing was sent."), target);
 
-        private void Flush()
-        {
-            _buffer?.Send(this, "line");
-        }
+        /// <summary>Sends what the buffer holds; false (and an error written) when the send failed.</summary>
+        private bool Flush() => _buffer == null || _buffer.Send(this, "line");
     }
 }

@@ -35,6 +35,7 @@ namespace PSTcp.Commands
         public int Port { get; set; }
 
         [Parameter(ParameterSetName = ToHost)]
+        [TimeSpanTransformation]
         public TimeSpan Timeout { get; set; } = ConnectTcpEndpointCommand.DefaultTimeout;
 
         [Parameter(ParameterSetName = ToHost)]
@@ -63,6 +64,7 @@ namespace PSTcp.Commands
 
         protected override void BeginProcessing()
         {
+            base.BeginProcessing();
             if (ParameterSetName == ToHost)
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
@@ -121,7 +123,7 @@ namespace PSTcp.Commands
             Flush();
             if (_ownsConnection && _target != null)
             {
-                WaitFor(_target.CloseAsync(TimeSpan.FromSeconds(2)));
+                Wait(_target.CloseAsync(TimeSpan.FromSeconds(2)));
             }
 
             if (PassThru && (_target ?? Connection) != null)

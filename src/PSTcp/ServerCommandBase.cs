@@ -28,6 +28,7 @@ namespace PSTcp.Commands
         public int MaxConnections { get; set; } = TcpServerOptions.DefaultMaxConnections;
 
         [Parameter]
+        [TimeSpanTransformation(AllowZero = true)]
         public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
 
         [Parameter]
@@ -76,11 +77,6 @@ namespace PSTcp.Commands
         /// <summary>Validates the parameters and binds the server; terminating errors on failure.</summary>
         protected TcpServer StartServer(LineHandler handler)
         {
-            if (IdleTimeout < TimeSpan.Zero)
-            {
-                ThrowTcpError(new ArgumentException("IdleTimeout can't be negative.", nameof(IdleTimeout)), IdleTimeout);
-            }
-
             var options = new TcpServerOptions
             {
                 Address = Address,
@@ -128,8 +124,8 @@ namespace PSTcp.Commands
         {
             if (Certificate != null && CertificatePath != null)
             {
-                ThrowTerminatingError(new ErrorRecord(new ArgumentException("Use -Certificate or -CertificatePath, not both."),
-                    "CertificateConflict", ErrorCategory.InvalidArgument, CertificatePath));
+                ThrowTerminatingError(TcpErrors.Record(new ArgumentException("Use -Certificate or -CertificatePath, not both."),
+                    TcpErrors.CertificateConflict, ErrorCategory.InvalidArgument, CertificatePath));
             }
 
             var certificate = Certificate;
@@ -142,15 +138,15 @@ namespace PSTcp.Commands
                 }
                 catch (Exception e) when (e is CryptographicException || e is System.IO.IOException)
                 {
-                    ThrowTerminatingError(new ErrorRecord(e, "CertificateInvalid", ErrorCategory.InvalidData, CertificatePath));
+                    ThrowTerminatingError(TcpErrors.Record(e, TcpErrors.CertificateInvalid, ErrorCategory.InvalidData, CertificatePath));
                 }
             }
 
             if (certificate != null && !certificate.HasPrivateKey)
             {
-                ThrowTerminatingError(new ErrorRecord(
+                ThrowTerminatingError(TcpErrors.Record(
                     new ArgumentException($"The certificate '{certificate.Subject}' has no private key; a TLS server needs it."),
-                    "CertificateInvalid", ErrorCategory.InvalidArgument, certificate));
+                    TcpErrors.CertificateInvalid, ErrorCategory.InvalidArgument, certificate));
             }
 
             return certificate;
@@ -164,7 +160,7 @@ namespace PSTcp.Commands
             }
             catch (FormatException e)
             {
-                ThrowTerminatingError(new ErrorRecord(e, "InvalidAddressRange", ErrorCategory.InvalidArgument, text));
+                ThrowTerminatingError(TcpErrors.Record(e, TcpErrors.InvalidAddressRange, ErrorCategory.InvalidArgument, text));
                 return null;
             }
         }

@@ -22,8 +22,27 @@ namespace PSTcp.Commands
         /// <summary>Wraps anything else (a bad argument the core rejected, …) with a generic id.</summary>
         public static ErrorRecord From(Exception error, object target) =>
             error is TcpException tcp ? From(tcp, target)
-            : error is ArgumentException ? new ErrorRecord(error, "InvalidArgument", ErrorCategory.InvalidArgument, target)
-            : new ErrorRecord(error, "TcpError", ErrorCategory.NotSpecified, target);
+            : error is ArgumentException ? new ErrorRecord(error, InvalidArgumentId, ErrorCategory.InvalidArgument, target)
+            : new ErrorRecord(error, TcpErrorId, ErrorCategory.NotSpecified, target);
+
+        // The ids that are not a TcpErrorKind: cmdlet-side refusals. Use these, never literals.
+        public const string InvalidArgumentId = "InvalidArgument";
+        public const string TcpErrorId = "TcpError";
+        public const string NotAFileSystemPath = "NotAFileSystemPath";
+        public const string PathNotFound = "PathNotFound";
+        public const string CertificateConflict = "CertificateConflict";
+        public const string CertificateInvalid = nameof(TcpErrorKind.CertificateInvalid);
+        public const string InvalidAddressRange = "InvalidAddressRange";
+        public const string ServerKeepsNoMessages = "ServerKeepsNoMessages";
+        public const string ConsumerFailed = "ConsumerFailed";
+
+        /// <summary>A parameter value the cmdlet refuses (SPEC: InvalidArgument).</summary>
+        public static ErrorRecord InvalidArgument(string message, object target) =>
+            new ErrorRecord(new ArgumentException(message), InvalidArgumentId, ErrorCategory.InvalidArgument, target);
+
+        /// <summary>Any cmdlet-side failure with one of the ids above.</summary>
+        public static ErrorRecord Record(Exception error, string id, ErrorCategory category, object target) =>
+            new ErrorRecord(error, id, category, target);
 
         private static ErrorCategory Category(TcpErrorKind kind)
         {

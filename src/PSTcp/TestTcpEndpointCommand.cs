@@ -32,6 +32,7 @@ namespace PSTcp.Commands
         public int[] Port { get; set; }
 
         [Parameter]
+        [TimeSpanTransformation]
         public TimeSpan Timeout { get; set; } = EndpointProbe.DefaultTimeout;
 
         [Parameter]
@@ -43,11 +44,7 @@ namespace PSTcp.Commands
 
         protected override void BeginProcessing()
         {
-            if (Timeout <= TimeSpan.Zero)
-            {
-                ThrowTcpError(new ArgumentException("Timeout must be positive.", nameof(Timeout)), Timeout);
-            }
-
+            base.BeginProcessing();
             _throttle = new SemaphoreSlim(ThrottleLimit);
         }
 
@@ -79,10 +76,10 @@ namespace PSTcp.Commands
         private async Task<TcpEndpointStatus> ProbeAsync(string host, int port)
         {
             // The timeout starts when the attempt does, not while it waits for a throttle slot.
-            await _throttle.WaitAsync(StoppingToken).ConfigureAwait(false);
+            await _throttle.WaitAsync(Cancellation).ConfigureAwait(false);
             try
             {
-                return await EndpointProbe.ProbeAsync(host, port, Timeout, StoppingToken).ConfigureAwait(false);
+                return await EndpointProbe.ProbeAsync(host, port, Timeout, Cancellation).ConfigureAwait(false);
             }
             finally
             {

@@ -1,0 +1,167 @@
+#requires -Version 7.0
+# Nothing hangs on close, and nothing stays open: Disconnect-TcpEndpoint and Stop-TcpServer
+# reset past -Timeout and say so; the connection Send-TcpLine -HostName opens is closed on
+# every path (the end, an upstream failure, Ctrl+C, Remove-Module).
+
+BeforeAll {
+    Import-Module "$PSScriptRoot/../out/PSTcp/PSTcp.psd1" -Force
+    Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
+    $script:manifest = (Resolve-Path "$PSScriptRoot/../out/PSTcp/PSTcp.psd1").Path
+
+    # Waits until a counter stops moving between two polls: a send stuck on a full socket.
+    function Wait-Stalled([scriptblock] $Counter, [object] $Timeout = 30) {
+        $script:lastCount = -1L
+        Wait-Until {
+            $now = [long](& $Counter)
+            $same = $now -gt 0 -and $now -eq $script:lastCount
+            $script:lastCount = $now
+            $same
+        } -Timeout $Timeout -IntervalMilliseconds 500 -Because 'the send to stall'
+    }
+}
+
+Describe 'Disconnect-TcpEndpoint -Timeout' {
+    BeforeEach {
+        $listener = New-RawListener
+        $client = Connect-TcpEndpoint 127.0.0.1 $listener.LocalEndpoint.Port
+        $peer = Receive-RawConnection $listener   # never reads
+        $send = $null
+    }
+    AfterEach {
+        Stop-BackgroundScript $send
+        Close-RawClient $peer
+        $listener.Stop()
+        Clear-PSTcpState
+    }
+
+    It 'resets a connection whose send is stuck on a peer that never reads, within the timeout, and warns' {
+        $send = Start-BackgroundScript {
+            param($Manifest, $Connection)
+            Import-Module $Manifest
+            $line = 'x' * 65535
+            1..1000 | ForEach-Object { $line } | Send-TcpLine -Connection $Connection -ErrorAction SilentlyContinue
+        } -ArgumentList $manifest, $client
+        Wait-Stalled { $client.BytesSent }
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $client | Disconnect-TcpEndpoint -Timeout 1 -WarningVariable warned -WarningAction SilentlyContinue
+        $watch.Stop()
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 3 -Because 'timeout 1 s plus a bounded reset'
+        $watch.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.9
+        @($warned) | Should -HaveCount 1
+        "$($warned[0])" | Should -Match 'did not close gracefully within 1 s'
+        "$($warned[0])" | Should -Match 'reset'
+        $client.State | Should -Be 'Closed'
+        $null = Wait-BackgroundScript $send -Timeout 10   # the stuck send ends too
+        Test-RawClosed $peer -Timeout 5 | Should -BeTrue
+    }
+
+    It 'closes quietly, with no warning, when nothing is stuck' {
+        Send-TcpLine $client 'bye'
+        $client | Disconnect-TcpEndpoint -Timeout '2s' -WarningVariable warned
+        @($warned) | Should -HaveCount 0
+        ConvertFrom-Bytes (Read-RawToEnd $peer -Timeout 5) | Should -BeExactly "bye`n"
+    }
+}
+
+Describe 'Stop-TcpServer -Timeout' {
+    AfterEach { Close-RawClient $raw; Clear-PSTcpState }
+
+    It 'resets connections whose echo is stuck on a client that never reads, and warns' {
+        $server = Start-TcpEchoServer -Port 0
+        $raw = New-RawClient $server.Port
+        $raw.Blocking = $false
+        $chunk = ConvertTo-Bytes (('e' * 1023 + "`n") * 64)
+        # Fill both directions: the echo stalls on our unread receive buffer, then the server
+        # stops reading and our send buffer fills. Bounded in bytes and time.
+        $sent = 0L
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        while ($sent -lt 200MB -and $watch.Elapsed.TotalSeconds -lt 30) {
+            try { $sent += $raw.Send($chunk) }
+            catch [System.Net.Sockets.SocketException] {
+                if (-not $raw.Poll(2000000, [System.Net.Sockets.SelectMode]::SelectWrite)) { break }   # stuck for 2 s
+            }
+        }
+        $sent | Should -BeLessThan 200MB -Because 'the echo must have stalled'
+        $watch.Restart()
+        $server | Stop-TcpServer -Timeout 1 -WarningVariable warned -WarningAction SilentlyContinue
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 3.5
+        @($warned) | Should -HaveCount 1
+        "$($warned[0])" | Should -Match '1 connection\(s\) did not finish within 1 s'
+        "$($warned[0])" | Should -Match 'reset'
+        $server.State | Should -Be 'Stopped'
+        Test-PortBindable $server.Port | Should -BeTrue
+    }
+
+    It 'stops quietly when every connection finishes in time' {
+        $server = Start-TcpEchoServer -Port 0
+        $raw = New-RawClient $server.Port
+        Send-RawBytes $raw "one`n"
+        $null = Read-RawBytes $raw 4
+        $server | Stop-TcpServer -Timeout 5 -WarningVariable warned
+        @($warned) | Should -HaveCount 0
+        Test-RawClosed $raw -Timeout 5 | Should -BeTrue
+    }
+}
+
+Describe 'Send-TcpLine -HostName closes its connection on every path' {
+    BeforeEach { $server = Start-TcpEchoServer -Port 0; $send = $null; $listener = $null; $peer = $null }
+    AfterEach {
+        Stop-BackgroundScript $send
+        Close-RawClient $peer
+        if ($listener) { $listener.Stop() }
+        Clear-PSTcpState
+    }
+
+    It 'when the pipeline fails upstream' {
+        $threw = $false
+        try {
+            & { 'one'; 'two'; throw 'upstream failure' } | Send-TcpLine -HostName 127.0.0.1 -Port $server.Port
+        } catch { $threw = $true }
+        $threw | Should -BeTrue
+        Wait-Until { $server.TotalConnections -eq 1 -and $server.ConnectionCount -eq 0 } -Timeout 10 -Because 'the server sees the connection close'
+        @(Get-TcpConnection) | Should -HaveCount 0
+    }
+
+    It 'when the pipeline is stopped (Ctrl+C) during a stuck send' {
+        $listener = New-RawListener
+        $send = Start-BackgroundScript {
+            param($Manifest, $Port)
+            Import-Module $Manifest
+            $line = 'x' * 65535
+            1..1000 | ForEach-Object { $line } | Send-TcpLine -HostName 127.0.0.1 -Port $Port
+        } -ArgumentList $manifest, $listener.LocalEndpoint.Port
+        $peer = Receive-RawConnection $listener   # never reads, so the send gets stuck
+        Wait-Until { @(Get-TcpConnection).Count -eq 1 } -Timeout 10
+        $connection = Get-TcpConnection
+        Wait-Stalled { $connection.BytesSent }
+        $null = $send.PowerShell.BeginStop($null, $null)
+        Wait-Until { $send.Async.IsCompleted } -Timeout 5 -Because 'Ctrl+C ends a stuck send'
+        Test-RawClosed $peer -Timeout 5 | Should -BeTrue
+        $connection.State | Should -Be 'Closed'
+        @(Get-TcpConnection) | Should -HaveCount 0
+    }
+
+    It 'when the module is removed while its pipeline is still open' {
+        # The child checks before it exits (its exit would close the socket anyway).
+        $script = Join-Path $TestDrive 'steppable.ps1'
+        Set-Content -LiteralPath $script -Value @'
+param($ModulePath, $HelpersPath)
+Import-Module $ModulePath
+Import-Module $HelpersPath
+$listener = New-RawListener
+$pipeline = { Send-TcpLine -HostName 127.0.0.1 -Port $listener.LocalEndpoint.Port }.GetSteppablePipeline()
+$pipeline.Begin($true)
+$pipeline.Process('half way')
+$peer = Receive-RawConnection $listener
+"open: $(@(Get-TcpConnection).Count)"
+"closed before: $(Test-RawClosed $peer -Timeout '200ms')"
+Remove-Module PSTcp
+"closed after: $(Test-RawClosed $peer -Timeout 5)"
+'@
+        $run = Invoke-ChildPwsh -ArgumentList '-File', $script, '-ModulePath', $manifest, '-HelpersPath', "$PSScriptRoot/TestHelpers.psm1" -Timeout 60
+        $run.TimedOut | Should -BeFalse -Because $run.StdErr
+        $run.StdOut | Should -Match 'open: 1'
+        $run.StdOut | Should -Match 'closed before: False'
+        $run.StdOut | Should -Match 'closed after: True' -Because "Remove-Module closes it.`n$($run.StdErr)"
+    }
+}
