@@ -128,6 +128,21 @@ Describe 'Start-TcpRelay' {
         $relay.State | Should -Be 'Stopped'
     }
 
+    It 'stops promptly while a half-closed client waits for a target that never answers' {
+        $relay = Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort $targetPort -NoQueue
+        $client = New-RawClient $relay.Port; $sockets.Add($client)
+        $peer = Receive-RawConnection $target; $sockets.Add($peer)
+        Close-RawSend $client
+        (Read-RawToEnd $peer -Timeout 10).Length | Should -Be 0
+        # The target neither answers nor closes: the pair waits, but a stop ends it.
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $relay | Stop-TcpServer
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 3
+        $relay.State | Should -Be 'Stopped'
+        Test-RawClosed $client -Timeout 5 | Should -BeTrue
+        Test-RawClosed $peer -Timeout 5 | Should -BeTrue
+    }
+
     It 'closes the target connection when the client resets' {
         $relay = Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort $targetPort -NoQueue
         $client = New-RawClient $relay.Port

@@ -183,7 +183,22 @@ namespace PSTcp
             }
 
             await target.HalfCloseAsync().ConfigureAwait(false);
-            await _targetEnded.Task.ConfigureAwait(false);
+            await Task.WhenAny(_targetEnded.Task, WhileClientStaysAsync()).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Completes when the client's side is being closed (an abort, a stop timeout) or the relay
+        /// stops. A receive-ended hook gets no cancellation token, so without this a target that
+        /// never finishes its answer would hold the client, and the relay's stop, forever.
+        /// </summary>
+        private async Task WhileClientStaysAsync()
+        {
+            var server = Client.Server;
+            while (!_targetEnded.Task.IsCompleted && Client.State < ConnectionState.Closing
+                && (server == null || server.State == ServerState.Running))
+            {
+                await Task.WhenAny(_targetEnded.Task, Task.Delay(100)).ConfigureAwait(false);
+            }
         }
 
         /// <summary>The target sent FIN: pass it on to the client, then wait for the client to end.</summary>

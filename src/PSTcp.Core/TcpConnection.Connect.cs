@@ -46,7 +46,9 @@ namespace PSTcp
                         var socket = await ConnectSocketAsync(new IPEndPoint(address, port), timeoutCts.Token).ConfigureAwait(false);
                         await SendProxyHeaderAsync(socket, options.SendProxyProtocol, proxySource, proxyDestination, timeoutCts.Token).ConfigureAwait(false);
                         var transport = await StartTransportAsync(socket, host, options, timeoutCts.Token).ConfigureAwait(false);
-                        var connection = new TcpConnection(transport, options, queue ?? new MessageQueue(options.QueueCapacity, options.QueueFullMode), handler, server: null)
+                        // A queue of its own ends with the connection; a shared one (a relay's) lives on.
+                        var connection = new TcpConnection(transport, options, queue ?? new MessageQueue(options.QueueCapacity, options.QueueFullMode),
+                            handler, server: null, ownsQueue: queue == null)
                         {
                             Direction = direction,
                         };

@@ -59,6 +59,9 @@ namespace PSTcp.Commands
 
             var handler = new RelayHandler(TargetHost, TargetPort, _targetOptions, ConnectTimeout, queueMessages: !NoQueue);
             var server = StartServer(handler);
+            // Target connections' messages carry the relay's name as their Source; a generated
+            // name is known only now (a client in the first microseconds keeps a null one).
+            _targetOptions.Name = server.Name;
             WriteVerbose($"{server.Name} relays {server.LocalEndPoint} to {TargetHost}:{TargetPort}" +
                 (_targetOptions.UseTls ? " with TLS" : string.Empty) +
                 (SendProxyProtocol != ProxyProtocolVersion.None ? $", sending PROXY {SendProxyProtocol} headers." : "."));
