@@ -23,6 +23,7 @@
         'Get-TcpConnection'
         'Disconnect-TcpEndpoint'
         'Test-TcpEndpoint'
+        'Start-TcpRelay'
         'Enter-TcpSession'
     )
     FunctionsToExport    = @()
