@@ -24,6 +24,18 @@ namespace PSTcp.Commands
                 : value.ToString(value < 10 ? "0.0" : "0", CultureInfo.CurrentCulture) + " " + Units[unit];
         }
 
+        /// <summary>1234567 → "1,234,567" (the current culture's separator); empty for a missing value.</summary>
+        public static string Count(object value)
+        {
+            switch (value)
+            {
+                case null: return string.Empty;
+                case System.Management.Automation.PSObject pso: return Count(pso.BaseObject);
+                case IFormattable number: return number.ToString("N0", CultureInfo.CurrentCulture);
+                default: return value.ToString();
+            }
+        }
+
         /// <summary>Time since <paramref name="since"/>, as d.hh:mm:ss.</summary>
         public static string Age(DateTimeOffset since)
         {
