@@ -24,6 +24,9 @@ function Get-BenchScenarios([switch] $Quick, [int] $IdleConnections, [int] $Drib
                      @('first_echo_max_ms', 'probe first echo max (ms)', 'N2'), @('connect_p99_ms', 'probe connect p99 (ms)', 'N2'),
                      @('connect_max_ms', 'probe connect max (ms)', 'N2'), @('flood_lines_per_sec', 'flood lines/s', 'N0'), $cpuLine)
     $fairSecs = if ($Quick) { '1.5' } else { '3' }
+    # A flood keeps the server's socket buffers full: 4 MiB in flight per client, 256 KiB
+    # writes, so a receive on a flooding connection always completes at once.
+    $floodWindow = @('--window', "$(4MB)", '--chunk', "$(256KB)")
     $stopTries = if ($Quick) { 5 } else { 10 }
     $settle = if ($Quick) { '300' } else { '500' }
     [ordered]@{
@@ -39,8 +42,8 @@ function Get-BenchScenarios([switch] $Quick, [int] $IdleConnections, [int] $Drib
         'churn'       = @{ Args = @('churn', '--clients', '4', '--line-size', '64') + $timed
                            Metrics = @(@('connections_per_sec', 'connections/s', 'N0'), @('server_cpu_ns_per_op', 'server CPU ns/connection', 'N0'))
                            NotQuick = $true }
-        'fairness-1'  = @{ Args = @('fairness', '--clients', '1', '--seconds', $fairSecs, '--probe-ms', '100'); Metrics = $fairMetrics; Once = $true }
-        'fairness-16' = @{ Args = @('fairness', '--clients', '16', '--seconds', $fairSecs, '--probe-ms', '100'); Metrics = $fairMetrics; Once = $true }
+        'fairness-1'  = @{ Args = @('fairness', '--clients', '1', '--seconds', $fairSecs, '--probe-ms', '100') + $floodWindow; Metrics = $fairMetrics; Once = $true }
+        'fairness-16' = @{ Args = @('fairness', '--clients', '16', '--seconds', $fairSecs, '--probe-ms', '100') + $floodWindow; Metrics = $fairMetrics; Once = $true }
         'dribble'     = @{ Args = @('dribble', '--clients', "$DribbleConnections", '--bytes', '100', '--pause-ms', '1', '--settle-ms', $settle)
                            Metrics = @(@('peak_rss_per_conn', 'peak RSS bytes/connection', 'N0'), @('peak_heap_per_conn', 'peak heap bytes/connection', 'N0'),
                                        @('complete_rss_per_conn', 'RSS bytes/connection, lines done', 'N0'), @('complete_heap_per_conn', 'heap bytes/connection, lines done', 'N0'),

@@ -22,6 +22,7 @@
         'Get-TcpConnection'
         'Disconnect-TcpEndpoint'
         'Test-TcpEndpoint'
+        'Enter-TcpSession'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -532,6 +532,9 @@ static partial class Program
             await Task.WhenAny(allDone, Task.Delay(TimeSpan.FromSeconds(seconds)));
             t1 = Stopwatch.GetTimestamp(); r1 = flood.Received();
             cpu.Stop();
+            // A server that holds back what it has read (a frame it does not see as complete)
+            // stalls a window-limited client: that is a failure, not a rate of zero.
+            if (r1 == r0 && !allDone.IsCompleted) log.Error($"no echo at all during the {seconds}s measured: the server stalled");
             flood.Stop();
             if (await Task.WhenAny(allDone, Task.Delay(TimeSpan.FromSeconds(o.DrainSeconds))) != allDone)
             {

@@ -66,10 +66,18 @@ namespace PSTcp
             }
         }
 
-        /// <summary>Waits for sends in progress, then sends FIN; receiving goes on until the peer closes.</summary>
-        public async Task ShutdownSendAsync()
+        /// <summary>
+        /// Waits (up to <paramref name="timeout"/>) for sends in progress, then sends FIN;
+        /// receiving goes on until the peer closes. False when a send was still stuck at the
+        /// timeout (a peer that never reads): the caller resets.
+        /// </summary>
+        internal async Task<bool> ShutdownSendAsync(TimeSpan timeout)
         {
-            await _sendLock.WaitAsync().ConfigureAwait(false);
+            if (!await _sendLock.WaitAsync(timeout).ConfigureAwait(false))
+            {
+                return false;
+            }
+
             try
             {
                 await _transport.ShutdownSendAsync().ConfigureAwait(false);
@@ -82,6 +90,8 @@ namespace PSTcp
             {
                 _sendLock.Release();
             }
+
+            return true;
         }
 
         private TcpException Closed(Exception inner)

@@ -1,62 +1,62 @@
 using System;
-using System.Buffers;
-using System.Collections.Generic;
 using System.Diagnostics;
-using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
+using PSTcp.Framing;
 
 namespace PSTcp
 {
     /// <summary>
-    /// One TCP connection: a client connection, or the server side of an accepted one.
-    /// A receive loop fills a pipe from the socket; a process loop frames lines out of it,
-    /// hands each batch to the handler (echo, for servers) and queues the messages.
+    /// One TCP connection: a client connection, or the server side of an accepted one. This file
+    /// is its lifecycle (open, half-closed, closing, closed) and identity; the receive loop is
+    /// in TcpConnection.Receive.cs, sending in TcpConnection.Send.cs, connecting in
+    /// TcpConnection.Connect.cs.
     /// </summary>
     public sealed partial class TcpConnection
     {
-        private const int ReceiveSegmentSize = 64 * 1024;
         private static int s_nextId;
 
         private readonly Transport _transport;
-        private readonly Pipe _input;
         private readonly CancellationTokenSource _abort = new CancellationTokenSource();
-        private readonly LineFramer _framer;
-        private readonly LineHandler _handler;
-        private readonly List<TcpMessage> _batch = new List<TcpMessage>();
-        private readonly List<long> _lineOffsets = new List<long>();
-        private readonly bool _queueMessages;
-        private readonly bool _makeMessages;
-        private int _batchLines;
-        private readonly System.Text.Encoding _encoding;
-        private Exception _receiveError;
+        private readonly TaskCompletionSource<bool> _closed = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly bool _ownsQueue;
         private long _bytesReceived;
         private long _messagesReceived;
         private long _messagesSent;
         private long _dropped;
-        private long _sequence;
         private long _lastReceiveTimestamp;
         private int _state;
-        private volatile bool _stopping;
-        private Task _completion;
+        private Timer _proxyDeadline;
 
         internal TcpConnection(Transport transport, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server)
+            : this(transport, options, queue, handler, server, ownsQueue: server == null)
+        {
+        }
+
+        /// <param name="transport">The socket (or TLS stream) to use.</param>
+        /// <param name="options">Framing, limits and encoding.</param>
+        /// <param name="queue">Where messages go.</param>
+        /// <param name="handler">What to do with each batch of messages (null: only queue them).</param>
+        /// <param name="server">The server that accepted this connection; null for a client connection.</param>
+        /// <param name="ownsQueue">Whether the queue ends with this connection (a client connection's own queue does; a relay's target side shares its server's).</param>
+        internal TcpConnection(Transport transport, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server, bool ownsQueue)
         {
             _transport = transport;
             var socket = transport.Socket;
             _handler = handler;
-            _framer = new LineFramer(options.MaxLineLength);
-            _encoding = options.Encoding;
-            Framing = server?.Framing ?? PSTcp.Framing.MessageFraming.FromOptions(options);
+            Encoding = options.Encoding;
+            Framing = server?.Framing ?? MessageFraming.FromOptions(options);
+            _framer = Framing.CreateFramer();
+            _isRaw = Framing.Kind == FramingKind.Raw;
             Queue = queue;
             Server = server;
+            _ownsQueue = ownsQueue;
             // An echo-only server (-NoQueue) neither queues nor builds messages: framing just
-            // counts lines and enforces the limit.
+            // counts them and enforces the limit.
             _queueMessages = server == null || server.Options.QueueMessages;
-            _makeMessages = _queueMessages || (handler != null && handler.NeedsMessages);
+            _handlerNeedsMessages = handler != null && handler.NeedsMessages;
             Id = Interlocked.Increment(ref s_nextId);
             Name = string.IsNullOrEmpty(options.Name) || server != null ? "Connection" + Id : options.Name;
             RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint;
@@ -64,24 +64,20 @@ namespace PSTcp
             ConnectedAt = DateTimeOffset.Now;
             Direction = server?.Options.AcceptedDirection ?? MessageDirection.Inbound;
             _lastReceiveTimestamp = Stopwatch.GetTimestamp();
-
-            // A line may fill the buffer up to the limit without the writer pausing, or the
-            // framer could wait for an LF that the paused writer never delivers.
-            long pause = Math.Max(options.MaxLineLength + 1L + ReceiveSegmentSize, 256 * 1024);
-            _input = new Pipe(new PipeOptions(
-                pauseWriterThreshold: pause,
-                resumeWriterThreshold: pause / 2,
-                minimumSegmentSize: ReceiveSegmentSize,
-                readerScheduler: PipeScheduler.Inline,
-                writerScheduler: PipeScheduler.Inline,
-                useSynchronizationContext: false));
+            if (server != null && server.Options.ProxyProtocol)
+            {
+                // The header comes first; a peer that never finishes it is cut like a silent TLS client.
+                _awaitingProxyHeader = true;
+                _proxyDeadline = new Timer(_ => { if (_awaitingProxyHeader) { server.CountRejected(); Abort(); } }, null, server.Options.TlsHandshakeTimeout, Timeout.InfiniteTimeSpan);
+            }
         }
 
         public int Id { get; }
 
         public string Name { get; }
 
-        public IPEndPoint RemoteEndPoint { get; }
+        /// <summary>The peer; behind a PROXY-protocol proxy, the real client the header named.</summary>
+        public IPEndPoint RemoteEndPoint { get; internal set; }
 
         public IPEndPoint LocalEndPoint { get; }
 
@@ -90,13 +86,10 @@ namespace PSTcp
         public DateTimeOffset ConnectedAt { get; }
 
         /// <summary>How this connection's byte stream is cut into messages, and how messages sent on it are framed.</summary>
-        public Framing.MessageFraming Framing { get; }
+        public MessageFraming Framing { get; }
 
         /// <summary>The <see cref="TcpMessage.Direction"/> of this connection's messages.</summary>
         public MessageDirection Direction { get; internal set; }
-
-        /// <summary>How lines are decoded into <see cref="TcpMessage.Text"/> (and encoded by senders).</summary>
-        public System.Text.Encoding Encoding => _encoding;
 
         public long BytesSent => Interlocked.Read(ref _bytesSent);
 
@@ -111,59 +104,103 @@ namespace PSTcp
         /// <summary>The server that accepted this connection; null for a client connection.</summary>
         public TcpServer Server { get; }
 
-        /// <summary>Where this connection's messages go: its own queue, or its server's.</summary>
-        public MessageQueue Queue { get; }
-
         /// <summary>Why the connection ended, when it was not a clean close.</summary>
         public TcpException Error { get; private set; }
 
-        /// <summary>Completes when the connection is closed and both loops have ended.</summary>
-        public Task Completion => _completion;
+        /// <summary>Whether a close was asked for while this connection's handler ran: it closes once the handler returns.</summary>
+        public bool CloseRequested => Volatile.Read(ref _closeRequested);
+
+        /// <summary>How messages are decoded into <see cref="TcpMessage.Text"/> (and encoded by senders).</summary>
+        internal System.Text.Encoding Encoding { get; }
+
+        /// <summary>Where this connection's messages go: its own queue, or its server's.</summary>
+        internal MessageQueue Queue { get; }
+
+        /// <summary>Completes when the connection is closed and its loop has ended.</summary>
+        internal Task Completion => _closed.Task;
+
+        /// <summary>
+        /// This client connection as a source of messages. A separate object, not an interface
+        /// on this class: PowerShell would show an interface's Queue and Completion as
+        /// properties of every connection.
+        /// </summary>
+        internal IMessageSource AsSource() => _source ?? (_source = new Source(this));
+
+        private IMessageSource _source;
+
+        private sealed class Source : IMessageSource
+        {
+            private readonly TcpConnection _connection;
+
+            public Source(TcpConnection connection) => _connection = connection;
+
+            public string Name => _connection.Name;
+
+            public MessageQueue Queue => _connection.Queue;
+
+            public Task Completion => _connection.Completion;
+
+            public TcpException Error => _connection.Error;
+
+            public event EventHandler<TcpErrorEventArgs> ErrorReported
+            {
+                add => _connection.ErrorReported += value;
+                remove => _connection.ErrorReported -= value;
+            }
+
+            // A client connection is its own only connection: nothing to raise.
+            public event EventHandler<TcpConnectionEventArgs> ConnectionChanged { add { } remove { } }
+        }
+
+        /// <summary>A client connection's errors that consumers should see (LineTooLong); a reset ends the source instead.</summary>
+        public event EventHandler<TcpErrorEventArgs> ErrorReported;
 
         internal string SourceName => Server?.Name ?? Name;
 
         internal long LastReceiveTimestamp => Interlocked.Read(ref _lastReceiveTimestamp);
 
-        internal void CountDropped() => Interlocked.Increment(ref _dropped);
+        internal void CountDropped(int count) => Interlocked.Add(ref _dropped, count);
 
-        /// <summary>Counts lines written by a handler or a sender.</summary>
+        /// <summary>Counts messages written by a handler or a sender.</summary>
         public void CountMessagesSent(int count) => Interlocked.Add(ref _messagesSent, count);
 
         internal void Start()
         {
-            _completion = RunAsync();
+            _ = RunAsync();
         }
 
         private async Task RunAsync()
         {
-            if (Server != null && !await HandshakeAsync().ConfigureAwait(false))
-            {
-                return;
-            }
-
-            _handler?.OnConnected(this);
-            var receiving = ReceiveLoopAsync();
             try
             {
-                await ProcessLoopAsync().ConfigureAwait(false);
+                if (_awaitingProxyHeader && _transport is TlsTransport && !await ReadProxyHeaderBeforeTlsAsync().ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                if (Server != null && !await HandshakeAsync().ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                _handler?.OnConnected(this);
+                await ReceiveLoopAsync().ConfigureAwait(false);
             }
             finally
             {
                 MarkClosing();
                 _transport.Dispose();
-                await receiving.ConfigureAwait(false);
                 Volatile.Write(ref _state, (int)ConnectionState.Closed);
                 _handler?.OnDisconnected(this);
-                if (Server == null)
+                if (_ownsQueue)
                 {
                     // A client connection owns its queue: consumers drain it, then see how it ended.
-                    Queue.Complete(Error);
-                }
-                else
-                {
-                    Server.OnConnectionClosed(this);
+                    Queue.Complete();
                 }
 
+                _proxyDeadline?.Dispose();
+                Server?.OnConnectionClosed(this);
+                _closed.TrySetResult(true);
                 _abort.Dispose();
             }
         }
@@ -180,202 +217,12 @@ namespace PSTcp
             {
                 Error = e;
                 Server.RecordError(e, this);
-                MarkClosing();
-                _transport.Dispose();
-                Volatile.Write(ref _state, (int)ConnectionState.Closed);
-                Server.OnConnectionClosed(this);
-                _abort.Dispose();
                 return false;
             }
         }
 
-        private async Task ReceiveLoopAsync()
-        {
-            var writer = _input.Writer;
-            var transport = _transport;
-            bool waitForData = transport.CanWaitForData;
-            try
-            {
-                while (true)
-                {
-                    if (waitForData)
-                    {
-                        await transport.WaitForDataAsync().ConfigureAwait(false);
-                    }
-
-                    var memory = writer.GetMemory(ReceiveSegmentSize);
-                    if (!MemoryMarshal.TryGetArray<byte>(memory, out var segment))
-                    {
-                        throw new InvalidOperationException("The pipe's memory pool must be array-backed.");
-                    }
-
-                    int received = await transport.ReceiveAsync(segment).ConfigureAwait(false);
-                    if (received == 0)
-                    {
-                        break;
-                    }
-
-                    // A full buffer means more is likely waiting: skip the next zero-byte read.
-                    waitForData = transport.CanWaitForData && received < segment.Count;
-                    writer.Advance(received);
-                    Interlocked.Add(ref _bytesReceived, received);
-                    Server?.CountBytesReceived(received);
-
-                    var flush = await writer.FlushAsync().ConfigureAwait(false);
-                    if (flush.IsCompleted)
-                    {
-                        break;
-                    }
-                }
-            }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
-            {
-                // The process loop decides what a failed receive means (reset vs. our own close).
-                _receiveError = e;
-            }
-            finally
-            {
-                writer.Complete();
-            }
-        }
-
-        private async Task ProcessLoopAsync()
-        {
-            var reader = _input.Reader;
-            var token = _abort.Token;
-            try
-            {
-                while (true)
-                {
-                    var result = await reader.ReadAsync().ConfigureAwait(false);
-                    var buffer = result.Buffer;
-                    var rest = buffer;
-                    var frame = FrameLines(ref rest);
-                    if (_batchLines > 0)
-                    {
-                        await DispatchAsync(buffer.Slice(0, rest.Start), token).ConfigureAwait(false);
-                    }
-
-                    if (frame == FrameResult.LineTooLong)
-                    {
-                        Fail(new TcpException(TcpErrorKind.LineTooLong,
-                            $"Connection {Id} from {RemoteEndPoint} sent a line longer than {_framer.MaxLineLength} bytes; the connection was closed."));
-                        reader.AdvanceTo(rest.Start);
-                        return;
-                    }
-
-                    if (result.IsCompleted)
-                    {
-                        await FinishAtEndOfStreamAsync(rest, token).ConfigureAwait(false);
-                        reader.AdvanceTo(rest.End);
-                        return;
-                    }
-
-                    if (result.IsCanceled && _stopping)
-                    {
-                        // Stopping: every complete line read so far was handled; a partial one is dropped.
-                        reader.AdvanceTo(rest.End);
-                        return;
-                    }
-
-                    reader.AdvanceTo(rest.Start, buffer.End);
-                }
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                // Aborted: idle timeout, stop timeout or a forced close.
-            }
-            catch (TcpException e)
-            {
-                Fail(e);
-            }
-            finally
-            {
-                reader.Complete();
-            }
-        }
-
-        private async ValueTask FinishAtEndOfStreamAsync(ReadOnlySequence<byte> rest, CancellationToken token)
-        {
-            if (_receiveError != null)
-            {
-                if (!_abort.IsCancellationRequested && State == ConnectionState.Open && IsReset(_receiveError))
-                {
-                    // A partial line before a reset is dropped: the peer never finished it.
-                    Fail(new TcpException(TcpErrorKind.ConnectionReset,
-                        $"Connection {Id} to {RemoteEndPoint} was reset by the peer.", _receiveError));
-                }
-
-                return;
-            }
-
-            if (rest.IsEmpty)
-            {
-                return;
-            }
-
-            if (!_framer.FitsFinalFragment(rest))
-            {
-                Fail(new TcpException(TcpErrorKind.LineTooLong,
-                    $"Connection {Id} from {RemoteEndPoint} sent a final line longer than {_framer.MaxLineLength} bytes."));
-                return;
-            }
-
-            // The peer closed after an unterminated line: it is a message too.
-            _batchLines++;
-            if (_makeMessages) _batch.Add(NewMessage(rest, DateTime.UtcNow.Ticks));
-            await DispatchAsync(rest, token).ConfigureAwait(false);
-        }
-
-        private static bool IsReset(Exception e) =>
-            e is SocketException se && (se.SocketErrorCode == SocketError.ConnectionReset
-                || se.SocketErrorCode == SocketError.ConnectionAborted);
-
-        private async ValueTask DispatchAsync(ReadOnlySequence<byte> rawLines, CancellationToken token)
-        {
-            // Idle means no complete line: a client dribbling bytes without ever ending a line
-            // (slowloris) is as idle as a silent one.
-            Interlocked.Exchange(ref _lastReceiveTimestamp, Stopwatch.GetTimestamp());
-            Interlocked.Add(ref _messagesReceived, _batchLines);
-            Server?.CountMessagesReceived(_batchLines);
-            int queued = 0;
-            try
-            {
-                if (_handler != null)
-                {
-                    await _handler.OnLinesAsync(this, rawLines, _batch, _batchLines, token).ConfigureAwait(false);
-                }
-
-                if (_queueMessages)
-                {
-                    var queue = Queue;
-                    for (; queued < _batch.Count; queued++)
-                    {
-                        var write = queue.WriteAsync(_batch[queued], token);
-                        if (!write.IsCompletedSuccessfully)
-                        {
-                            await write.ConfigureAwait(false);
-                        }
-                    }
-                }
-            }
-            catch when (_queueMessages)
-            {
-                // The echo failed or the connection was aborted mid-batch: what was read but
-                // not queued is counted as dropped, so received = queued + dropped holds.
-                for (int i = queued; i < _batch.Count; i++)
-                {
-                    Queue.CountDropped(_batch[i]);
-                }
-
-                throw;
-            }
-            finally
-            {
-                _batch.Clear();
-                _batchLines = 0;
-            }
-        }
+        /// <summary>Whether the end of this connection is our own doing (stop, abort, close), so a failing socket is no error.</summary>
+        private bool ClosingByUs => _abort.IsCancellationRequested || _stopping || State >= ConnectionState.Closing;
 
         private void Fail(TcpException error)
         {
@@ -384,15 +231,22 @@ namespace PSTcp
             Server?.RecordError(error, this);
             if (Server == null && error.Kind != TcpErrorKind.ConnectionReset)
             {
-                Queue.ReportError(error, this);
+                ErrorReported?.Invoke(this, new TcpErrorEventArgs(error, this));
             }
         }
 
-        /// <summary>Stops reading: lines already read are still handled and queued, then the connection closes.</summary>
+        /// <summary>
+        /// Stops reading: what was read is still handled and queued (a partial message is
+        /// dropped), then the connection closes with a FIN.
+        /// </summary>
         internal void BeginStop()
         {
             _stopping = true;
-            _input.Reader.CancelPendingRead();
+            if (Interlocked.CompareExchange(ref _phase, PhaseStopped, PhaseWaiting) == PhaseWaiting)
+            {
+                // Waiting for data: nothing read is pending, so close now (FIN) to end the wait.
+                _transport.Dispose();
+            }
         }
 
         /// <summary>
@@ -408,23 +262,41 @@ namespace PSTcp
         }
 
         /// <summary>
-        /// Closes gracefully: waits for sends in progress, sends FIN, lets the peer's last
-        /// lines arrive for up to <paramref name="linger"/>, then closes.
+        /// Closes gracefully within <paramref name="timeout"/>: waits for sends in progress, sends
+        /// FIN, lets the peer's last messages arrive, then closes. Past the timeout (a send stuck
+        /// on a peer that never reads counts) it resets the connection and returns false.
+        /// Called while this connection's own handler runs, it asks for the close and returns at
+        /// once: the connection closes when the handler returns, after what it sent.
         /// </summary>
-        public async Task CloseAsync(TimeSpan linger)
+        public async Task<bool> CloseAsync(TimeSpan timeout)
         {
-            if (MarkClosing() == ConnectionState.Open)
+            if (Volatile.Read(ref _inHandler))
             {
-                await ShutdownSendAsync().ConfigureAwait(false);
+                Volatile.Write(ref _closeRequested, true);
+                return true;
             }
 
-            var finished = await Task.WhenAny(_completion, Task.Delay(linger)).ConfigureAwait(false);
-            if (finished != _completion)
+            var deadline = Stopwatch.StartNew();
+            if (MarkClosing() <= ConnectionState.HalfClosed)
             {
-                Abort();
+                if (!await ShutdownSendAsync(timeout).ConfigureAwait(false))
+                {
+                    Abort(reset: true);
+                    await Completion.ConfigureAwait(false);
+                    return false;
+                }
             }
 
-            await _completion.ConfigureAwait(false);
+            var left = timeout - deadline.Elapsed;
+            if (left > TimeSpan.Zero && await Task.WhenAny(Completion, Task.Delay(left)).ConfigureAwait(false) == Completion)
+            {
+                return true;
+            }
+
+            if (Completion.IsCompleted) return true;
+            Abort(reset: true);
+            await Completion.ConfigureAwait(false);
+            return false;
         }
 
         /// <summary>
@@ -435,7 +307,7 @@ namespace PSTcp
         {
             if (Interlocked.CompareExchange(ref _state, (int)ConnectionState.HalfClosed, (int)ConnectionState.Open) == (int)ConnectionState.Open)
             {
-                await ShutdownSendAsync().ConfigureAwait(false);
+                await ShutdownSendAsync(Timeout.InfiniteTimeSpan).ConfigureAwait(false);
             }
         }
 

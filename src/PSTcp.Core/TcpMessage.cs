@@ -83,6 +83,17 @@ namespace PSTcp
         /// <summary>The connection the line came from (its counters count this message's drop).</summary>
         internal TcpConnection Origin { get; }
 
+        /// <summary>This message as a queue entry again (a queue's single-message write).</summary>
+        internal MessageQueue.Entry ToEntry() => new MessageQueue.Entry
+        {
+            Block = _data ?? _block,
+            Offset = _data != null ? 0 : _offset,
+            Length = _length,
+            Origin = Origin,
+            Sequence = Sequence,
+            UtcTicks = _utcTicks,
+        };
+
         public override string ToString() => Text;
     }
 }

@@ -25,7 +25,8 @@ namespace PSTcp
         private readonly Timer _idleTimer;
         private readonly object _stopLock = new object();
         private Task _acceptLoop;
-        private Task _stopTask;
+        private Task<bool> _stopTask;
+        private readonly TaskCompletionSource<bool> _stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _state;
         private long _totalConnections;
         private long _connectionsRefused;
@@ -71,7 +72,7 @@ namespace PSTcp
         /// <summary>Connections closed at once because <see cref="TcpServerOptions.MaxConnections"/> were open.</summary>
         public long ConnectionsRefused => Interlocked.Read(ref _connectionsRefused);
 
-        /// <summary>Connections closed at once because the peer is not in the allow list.</summary>
+        /// <summary>Connections closed because the peer is not in the allow list, or (with PROXY protocol) sent no valid header or is not a trusted proxy.</summary>
         public long ConnectionsRejected => Interlocked.Read(ref _connectionsRejected);
 
         public long MessagesReceived => Interlocked.Read(ref _messagesReceived);
@@ -87,12 +88,56 @@ namespace PSTcp
 
         public TcpException LastError { get; private set; }
 
-        public TcpServerOptions Options => _options;
+        internal TcpServerOptions Options => _options;
 
         /// <summary>How accepted connections' byte streams are cut into messages.</summary>
         public PSTcp.Framing.MessageFraming Framing { get; }
 
-        public MessageQueue Queue { get; }
+        /// <summary>The messages read from every connection and not yet taken by a consumer.</summary>
+        internal MessageQueue Queue { get; }
+
+
+        /// <summary>Completes when the server has stopped and its queue will get no more messages.</summary>
+        internal Task Completion => _stopped.Task;
+
+        /// <summary>This server as a source of messages (a separate object: PowerShell would show an interface's members as properties).</summary>
+        internal IMessageSource AsSource() => _source ?? (_source = new Source(this));
+
+        private IMessageSource _source;
+
+        private sealed class Source : IMessageSource
+        {
+            private readonly TcpServer _server;
+
+            public Source(TcpServer server) => _server = server;
+
+            public string Name => _server.Name;
+
+            public MessageQueue Queue => _server.Queue;
+
+            public Task Completion => _server.Completion;
+
+            /// <summary>A server ends cleanly when stopped: its connections' failures are reported as they happen.</summary>
+            public TcpException Error => null;
+
+            public event EventHandler<TcpErrorEventArgs> ErrorReported
+            {
+                add => _server.ErrorReported += value;
+                remove => _server.ErrorReported -= value;
+            }
+
+            public event EventHandler<TcpConnectionEventArgs> ConnectionChanged
+            {
+                add => _server.ConnectionChanged += value;
+                remove => _server.ConnectionChanged -= value;
+            }
+        }
+
+        /// <summary>Raised (on a socket thread) for failures consumers should see (LineTooLong, HandlerFailed …); resets stay quiet.</summary>
+        public event EventHandler<TcpErrorEventArgs> ErrorReported;
+
+        /// <summary>Raised (on a socket thread) when a connection is accepted or closes.</summary>
+        public event EventHandler<TcpConnectionEventArgs> ConnectionChanged;
 
         public IReadOnlyList<TcpConnection> Connections => _connections.Values.OrderBy(c => c.Id).ToList();
 
@@ -235,18 +280,28 @@ namespace PSTcp
 
             Interlocked.Increment(ref _totalConnections);
             _connections[connection.Id] = connection;
-            Queue.ReportConnection(connection, opened: true);
+            ConnectionChanged?.Invoke(this, new TcpConnectionEventArgs(connection, opened: true));
             connection.Start();
         }
 
+        private static readonly AddressRange[] s_loopback = { AddressRange.Parse("127.0.0.0/8"), AddressRange.Parse("::1") };
+
+        /// <summary>
+        /// At accept: behind a PROXY-protocol proxy, the peer must be a trusted proxy (the allow
+        /// list applies to the real client, once its header names it); otherwise the allow list.
+        /// </summary>
         private bool IsAllowed(Socket socket)
         {
-            var allowed = _options.AllowedRemoteAddresses;
-            if (allowed == null || allowed.Count == 0) return true;
             try
             {
                 var remote = ((IPEndPoint)socket.RemoteEndPoint).Address;
-                return allowed.Any(range => range.Contains(remote));
+                if (_options.ProxyProtocol)
+                {
+                    var trusted = _options.TrustedProxies;
+                    return (trusted == null || trusted.Count == 0 ? s_loopback : trusted).Any(range => range.Contains(remote));
+                }
+
+                return IsAllowed(remote);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
             {
@@ -254,11 +309,21 @@ namespace PSTcp
             }
         }
 
+        /// <summary>Whether the allow list lets <paramref name="address"/> in.</summary>
+        internal bool IsAllowed(IPAddress address)
+        {
+            var allowed = _options.AllowedRemoteAddresses;
+            return allowed == null || allowed.Count == 0 || allowed.Any(range => range.Contains(address));
+        }
+
+        /// <summary>Counts a connection closed for its PROXY header (missing, malformed) or its real source (not allowed).</summary>
+        internal void CountRejected() => Interlocked.Increment(ref _connectionsRejected);
+
         internal void OnConnectionClosed(TcpConnection connection)
         {
             if (_connections.TryRemove(connection.Id, out _))
             {
-                Queue.ReportConnection(connection, opened: false);
+                ConnectionChanged?.Invoke(this, new TcpConnectionEventArgs(connection, opened: false));
             }
         }
 
@@ -273,7 +338,7 @@ namespace PSTcp
             LastError = error;
             if (error.Kind != TcpErrorKind.ConnectionReset && error.Kind != TcpErrorKind.TlsHandshakeFailed)
             {
-                Queue.ReportError(error, connection);
+                ErrorReported?.Invoke(this, new TcpErrorEventArgs(error, connection));
             }
         }
 
@@ -291,18 +356,26 @@ namespace PSTcp
         }
 
         /// <summary>
-        /// Stops accepting, lets every connection finish the lines it already read (echo and
-        /// queue), closes them, then completes the queue so consumers drain and end.
+        /// Stops accepting, lets every connection finish the messages it already read (echo and
+        /// queue) within <see cref="TcpServerOptions.StopTimeout"/>, closes them, then completes
+        /// the queue so consumers drain and end.
         /// </summary>
-        public Task StopAsync()
+        public Task<bool> StopAsync() => StopAsync(_options.StopTimeout);
+
+        /// <summary>
+        /// Stops as <see cref="StopAsync()"/> does, within <paramref name="timeout"/>: connections
+        /// still busy then (behind a full Wait-mode queue, or a peer that doesn't read) are reset.
+        /// False when some had to be reset. A second call returns the first one's task.
+        /// </summary>
+        public Task<bool> StopAsync(TimeSpan timeout)
         {
             lock (_stopLock)
             {
-                return _stopTask ?? (_stopTask = StopCoreAsync());
+                return _stopTask ?? (_stopTask = StopCoreAsync(timeout));
             }
         }
 
-        private async Task StopCoreAsync()
+        private async Task<bool> StopCoreAsync(TimeSpan timeout)
         {
             Volatile.Write(ref _state, (int)ServerState.Stopping);
             _idleTimer?.Dispose();
@@ -315,13 +388,15 @@ namespace PSTcp
                 connection.BeginStop();
             }
 
+            bool graceful = true;
             var all = Task.WhenAll(connections.Select(c => c.Completion));
-            if (await Task.WhenAny(all, Task.Delay(_options.StopTimeout)).ConfigureAwait(false) != all)
+            if (await Task.WhenAny(all, Task.Delay(timeout)).ConfigureAwait(false) != all)
             {
                 // Stuck behind a full Wait-mode queue or a peer that doesn't read: cut them.
+                graceful = false;
                 foreach (var connection in connections)
                 {
-                    connection.Abort();
+                    if (!connection.Completion.IsCompleted) connection.Abort(reset: true);
                 }
             }
 
@@ -329,6 +404,8 @@ namespace PSTcp
             (_handler as IDisposable)?.Dispose();
             Queue.Complete();
             Volatile.Write(ref _state, (int)ServerState.Stopped);
+            _stopped.TrySetResult(true);
+            return graceful;
         }
 
         public override string ToString() => $"{Name} ({LocalEndPoint}, {State})";

@@ -85,13 +85,26 @@ namespace PSTcp
 
         public override bool CanWaitForData => true;
 
+        // Peeked bytes land here and are never read: every connection may share it.
+        private static readonly byte[] s_peekByte = new byte[1];
+
         public override async ValueTask WaitForDataAsync()
         {
-            // A zero-byte read waits for data without holding a buffer: idle connections cost
-            // almost no memory.
-            _receiveArgs.SetBuffer(Array.Empty<byte>(), 0, 0);
-            if (!Socket.ReceiveAsync(_receiveArgs)) _receiveArgs.Complete();
-            await _receiveArgs;
+            // Waits for data without holding a buffer, so idle connections cost almost no
+            // memory. A one-byte peek rather than a zero-byte read: on Linux a zero-byte read
+            // can complete at once on a socket that has carried data, and the real read would
+            // then wait holding its buffer.
+            _receiveArgs.SetBuffer(s_peekByte, 0, 1);
+            _receiveArgs.SocketFlags = SocketFlags.Peek;
+            try
+            {
+                if (!Socket.ReceiveAsync(_receiveArgs)) _receiveArgs.Complete();
+                await _receiveArgs;
+            }
+            finally
+            {
+                _receiveArgs.SocketFlags = SocketFlags.None;
+            }
         }
 
         public override async ValueTask<int> ReceiveAsync(ArraySegment<byte> buffer)

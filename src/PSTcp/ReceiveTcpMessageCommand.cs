@@ -1,9 +1,6 @@
 using System;
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Management.Automation;
 using System.Threading;
-using System.Threading.Channels;
 
 namespace PSTcp.Commands
 {
@@ -60,118 +57,58 @@ namespace PSTcp.Commands
                     "ServerKeepsNoMessages", ErrorCategory.InvalidOperation, Server));
             }
 
-            var source = Server != null ? new MessageSource(Server) : new MessageSource(Connection);
             var limit = MyInvocation.BoundParameters.ContainsKey(nameof(Count)) ? Count : (int?)null;
             var timeout = MyInvocation.BoundParameters.ContainsKey(nameof(Timeout)) ? Timeout : (TimeSpan?)null;
+            var verbose = MyInvocation.BoundParameters.TryGetValue("Verbose", out var v) && ((SwitchParameter)v).IsPresent;
             if (AsJob)
             {
-                var verbose = MyInvocation.BoundParameters.TryGetValue("Verbose", out var v) && ((SwitchParameter)v).IsPresent;
-                var job = new TcpConsumerJob(source, limit, timeout, MyInvocation.Line, Name, verbose);
+                var stop = new CancellationTokenSource();
+                var job = new TcpConsumerJob(NewConsumer(limit, timeout, verbose, stop.Token), stop, MyInvocation.Line, Name);
                 JobRepository.Add(job);
                 job.Start();
-                WriteVerbose($"Consumer job {job.Id} ({job.Name}) takes messages from {source.Name}.");
+                WriteVerbose($"Consumer job {job.Id} ({job.Name}) takes messages from {job.Source}.");
                 WriteObject(job);
                 return;
             }
 
-            Receive(source, limit, timeout);
+            using (var consumer = NewConsumer(limit, timeout, verbose, Cancellation))
+            {
+                Receive(consumer);
+            }
         }
 
-        private void Receive(MessageSource source, int? limit, TimeSpan? timeout)
+        private MessageConsumer NewConsumer(int? limit, TimeSpan? timeout, bool verbose, CancellationToken cancellation)
         {
-            // Errors arrive on socket threads; only this thread may write them.
-            var errors = new ConcurrentQueue<TcpErrorEventArgs>();
-            EventHandler<TcpErrorEventArgs> onError = (_, e) => errors.Enqueue(e);
-            source.Queue.ErrorReported += onError;
-            var events = new ConcurrentQueue<TcpConnectionEventArgs>();
-            EventHandler<TcpConnectionEventArgs> onConnection = (_, e) => events.Enqueue(e);
-            source.Queue.ConnectionChanged += onConnection;
-            var clock = Stopwatch.StartNew();
-            int received = 0;
-            try
-            {
-                var reader = source.Queue.Reader;
-                using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(Cancellation))
-                {
-                    if (timeout.HasValue) deadline.CancelAfter(timeout.Value);
-                    WriteDropWarning(source);
-                    while (limit == null || received < limit)
-                    {
-                        while ((limit == null || received < limit) && reader.TryRead(out var message))
-                        {
-                            WriteObject(message);
-                            received++;
-                        }
+            IMessageSource source = Server != null ? Server.AsSource() : Connection.AsSource();
+            var location = Server != null ? Server.LocalEndPoint.ToString() : Connection.RemoteEndPoint.ToString();
+            return new MessageConsumer(source, location, (object)Server ?? Connection, limit, timeout, until: null, verbose, cancellation);
+        }
 
-                        WriteErrors(errors);
-                        WriteEvents(events);
-                        WriteDropWarning(source);
-                        if (limit != null && received >= limit) break;
-                        if (!WaitForMessages(reader, deadline.Token)) break;
-                    }
+        /// <summary>Runs the consumer loop here, writing what it takes on the pipeline thread.</summary>
+        private void Receive(MessageConsumer consumer)
+        {
+            while (true)
+            {
+                var next = consumer.MoveNextAsync();
+                bool more;
+                try
+                {
+                    more = next.IsCompletedSuccessfully ? next.Result : next.AsTask().GetAwaiter().GetResult();
+                }
+                catch (OperationCanceledException) when (Cancellation.IsCancellationRequested)
+                {
+                    throw new PipelineStoppedException();
                 }
 
-                if (reader.Completion.IsCompleted && (limit == null || received < limit))
+                if (!more) return;
+                switch (consumer.CurrentKind)
                 {
-                    var error = MessageSource.CompletionError(reader.Completion);
-                    if (error != null) WriteTcpError(error, source.Target);
+                    case ConsumedKind.Message: WriteObject(consumer.Current); break;
+                    case ConsumedKind.Error: WriteError((ErrorRecord)consumer.Current); break;
+                    case ConsumedKind.Warning: WriteWarning((string)consumer.Current); break;
+                    default: WriteVerbose((string)consumer.Current); break;
                 }
             }
-            finally
-            {
-                source.Queue.ErrorReported -= onError;
-                source.Queue.ConnectionChanged -= onConnection;
-            }
-
-            WriteEvents(events);
-
-            WriteErrors(errors);
-            if (limit != null && received < limit && !(source.Queue.Reader.Completion.IsCompleted))
-            {
-                WriteError(TcpErrors.From(TcpErrorKind.ReceiveTimeout,
-                    $"Received {received} of {limit} message(s) from {source.Name} in {clock.Elapsed.TotalSeconds:0.###} s.", source.Target));
-            }
-        }
-
-        /// <summary>Waits for the next message; false when the source ended or the deadline passed.</summary>
-        private bool WaitForMessages(ChannelReader<TcpMessage> reader, CancellationToken deadline)
-        {
-            try
-            {
-                return reader.WaitToReadAsync(deadline).AsTask().GetAwaiter().GetResult();
-            }
-            catch (OperationCanceledException)
-            {
-                if (Cancellation.IsCancellationRequested) throw new PipelineStoppedException();
-                return false;
-            }
-            catch (Exception)
-            {
-                // The queue ended with an error: reported by the caller once drained.
-                return false;
-            }
-        }
-
-        private void WriteErrors(ConcurrentQueue<TcpErrorEventArgs> errors)
-        {
-            while (errors.TryDequeue(out var e))
-            {
-                WriteError(TcpErrors.From(e.Error, (object)e.Connection ?? e.Error));
-            }
-        }
-
-        private void WriteEvents(ConcurrentQueue<TcpConnectionEventArgs> events)
-        {
-            while (events.TryDequeue(out var e))
-            {
-                WriteVerbose(e.ToString());
-            }
-        }
-
-        private void WriteDropWarning(MessageSource source)
-        {
-            var warning = source.TakeDropWarning();
-            if (warning != null) WriteWarning(warning.Message);
         }
     }
 }

@@ -6,10 +6,10 @@ using System.Threading.Tasks;
 namespace PSTcp.Commands
 {
     /// <summary>
-    /// A consumer job: takes messages from a server's or connection's queue in the background
-    /// and hands them to Receive-Job. It reads at most one queue's capacity (and never more than
-    /// <see cref="MaxReadAhead"/>) ahead of its reader,
-    /// so a job nobody receives from holds bounded memory and the queue's full-mode applies.
+    /// A consumer job: runs the shared <see cref="MessageConsumer"/> loop in the background and
+    /// hands what it takes to Receive-Job. It reads at most one queue's capacity (and never more
+    /// than <see cref="MaxReadAhead"/>) ahead of its reader, so a job nobody receives from holds
+    /// bounded memory and the queue's full-mode applies.
     /// </summary>
     public sealed class TcpConsumerJob : Job
     {
@@ -25,109 +25,77 @@ namespace PSTcp.Commands
         /// </summary>
         public const int MaxReadAhead = 4096;
 
-        private readonly MessageSource _source;
-        private readonly int? _limit;
-        private readonly TimeSpan? _timeout;
-        private readonly CancellationTokenSource _stop = new CancellationTokenSource();
-        private readonly EventHandler<TcpErrorEventArgs> _onError;
-        private readonly EventHandler<TcpConnectionEventArgs> _onConnection;
+        private readonly MessageConsumer _consumer;
+        private readonly CancellationTokenSource _stop;
         private Task _run;
         private int _finished;
-        private long _received;
 
-        internal TcpConsumerJob(MessageSource source, int? limit, TimeSpan? timeout, string command, string name, bool verbose = false)
+        internal TcpConsumerJob(MessageConsumer consumer, CancellationTokenSource stop, string command, string name)
             : base(command, name)
         {
-            _source = source;
-            _limit = limit;
-            _timeout = timeout;
+            _consumer = consumer;
+            _stop = stop;
             PSJobTypeName = JobTypeName;
-            _onError = (_, e) => AddError(TcpErrors.From(e.Error, (object)e.Connection ?? e.Error));
-            // Connection events go to the verbose stream only when asked (-Verbose): it has no cap.
-            _onConnection = verbose ? (_, e) => AddVerbose(e.ToString()) : (EventHandler<TcpConnectionEventArgs>)null;
         }
 
         public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
 
-        public override string Location => _source.Location;
+        public override string Location => _consumer.Location;
 
-        public override string StatusMessage => $"{Interlocked.Read(ref _received)} message(s) from {_source.Name}";
+        public override string StatusMessage => $"{_consumer.Received:N0} message(s) from {_consumer.Name}";
 
         /// <summary>Name of the server or connection this job consumes.</summary>
-        public string Source => _source.Name;
+        public string Source => _consumer.Name;
 
         internal void Start()
         {
             TcpRegistry.Add(this);
-            _source.Queue.ErrorReported += _onError;
-            if (_onConnection != null) _source.Queue.ConnectionChanged += _onConnection;
             SetJobState(JobState.Running);
             _run = Task.Run(RunAsync);
         }
 
         private async Task RunAsync()
         {
-            var queue = _source.Queue;
-            var reader = queue.Reader;
             var token = _stop.Token;
+            var queue = _consumer.Queue;
             try
             {
-                using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(token))
+                while (true)
                 {
-                    if (_timeout.HasValue) deadline.CancelAfter(_timeout.Value);
-                    try
+                    while (Output.Count >= ReadAhead(queue))
                     {
-                        while (!LimitReached && await reader.WaitToReadAsync(deadline.Token).ConfigureAwait(false))
-                        {
-                            ReportDrops();
-                            while (Output.Count >= ReadAhead(queue))
-                            {
-                                await Task.Delay(FullOutputPoll, deadline.Token).ConfigureAwait(false);
-                            }
-
-                            int readAhead = ReadAhead(queue);
-                            while (!LimitReached && Output.Count < readAhead && reader.TryRead(out var message))
-                            {
-                                Output.Add(PSObject.AsPSObject(message));
-                                Interlocked.Increment(ref _received);
-                            }
-                        }
+                        await Task.Delay(FullOutputPoll, token).ConfigureAwait(false);
                     }
-                    catch (OperationCanceledException) when (!token.IsCancellationRequested)
+
+                    var next = _consumer.MoveNextAsync();
+                    if (!(next.IsCompletedSuccessfully ? next.Result : await next.ConfigureAwait(false))) break;
+                    switch (_consumer.CurrentKind)
                     {
-                        // The -Timeout passed: too few messages is an error only with -Count.
-                        if (_limit.HasValue && !LimitReached)
-                        {
-                            AddError(TcpErrors.From(TcpErrorKind.ReceiveTimeout,
-                                $"Received {Interlocked.Read(ref _received)} of {_limit} message(s) from {_source.Name} in {_timeout.Value.TotalSeconds:0.###} s.", _source.Target));
-                        }
+                        case ConsumedKind.Message:
+                            Output.Add(PSObject.AsPSObject(_consumer.Current));
+                            break;
+                        case ConsumedKind.Error:
+                            Error.Add((ErrorRecord)_consumer.Current);
+                            break;
+                        case ConsumedKind.Warning:
+                            Warning.Add(new WarningRecord((string)_consumer.Current));
+                            break;
+                        default:
+                            Verbose.Add(new VerboseRecord((string)_consumer.Current));
+                            break;
                     }
                 }
 
-                ReportDrops();
-                var error = reader.Completion.IsCompleted && !LimitReached ? MessageSource.CompletionError(reader.Completion) : null;
-                if (error != null)
-                {
-                    AddError(TcpErrors.From(error, _source.Target));
-                    Finish(JobState.Failed);
-                }
-                else
-                {
-                    Finish(JobState.Completed);
-                }
+                // How a client connection ended (reset, line too long) fails the job.
+                Finish(_consumer.EndedWithError ? JobState.Failed : JobState.Completed);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 Finish(JobState.Stopped);
             }
-            catch (Exception e) when (!(e is ObjectDisposedException))
+            catch (Exception e) when (e is ObjectDisposedException || e is InvalidOperationException)
             {
-                AddError(new ErrorRecord(e, "ConsumerFailed", ErrorCategory.NotSpecified, _source.Target));
-                Finish(JobState.Failed);
-            }
-            catch (ObjectDisposedException)
-            {
-                // Remove-Job disposed the streams while a message was being handed over.
+                // Remove-Job disposed (or closed) the streams while something was being handed over.
                 Finish(JobState.Stopped);
             }
         }
@@ -140,33 +108,10 @@ namespace PSTcp.Commands
         private static int ReadAhead(MessageQueue queue) =>
             queue.IsCompleted ? int.MaxValue : Math.Min(queue.Capacity, MaxReadAhead);
 
-        private bool LimitReached => _limit.HasValue && Interlocked.Read(ref _received) >= _limit.Value;
-
-        private void ReportDrops()
-        {
-            var warning = _source.TakeDropWarning();
-            if (warning != null)
-            {
-                try { Warning.Add(warning); } catch (ObjectDisposedException) { }
-            }
-        }
-
-        private void AddError(ErrorRecord error)
-        {
-            // A finished job's streams are closed; errors go in first, then the state.
-            try { Error.Add(error); } catch (ObjectDisposedException) { } catch (InvalidOperationException) { }
-        }
-
-        private void AddVerbose(string message)
-        {
-            try { Verbose.Add(new VerboseRecord(message)); } catch (ObjectDisposedException) { } catch (InvalidOperationException) { }
-        }
-
         private void Finish(JobState state)
         {
             if (Interlocked.Exchange(ref _finished, 1) != 0) return;
-            _source.Queue.ErrorReported -= _onError;
-            if (_onConnection != null) _source.Queue.ConnectionChanged -= _onConnection;
+            _consumer.Dispose();
             TcpRegistry.Remove(this);
             SetJobState(state);
         }

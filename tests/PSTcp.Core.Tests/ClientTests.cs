@@ -140,7 +140,8 @@ namespace PSTcp.Tests
 
             Assert.Equal(ConnectionState.Closed, client.State);
             Assert.Null(client.Error);
-            await Poll.WithTimeout(client.Queue.Reader.Completion, "client queue completes");
+            await Poll.WithTimeout(client.Completion, "client connection completes");
+            Assert.True(client.Queue.IsCompleted);
             await Poll.UntilAsync(() => server.Server.ConnectionCount == 0, "server side closed");
         }
 
@@ -153,16 +154,19 @@ namespace PSTcp.Tests
             using var peer = await raw.AcceptAsync();
             var client = await connecting;
             var reported = new List<TcpErrorEventArgs>();
-            client.Queue.ErrorReported += (_, e) => { lock (reported) reported.Add(e); };
+            client.ErrorReported += (_, e) => { lock (reported) reported.Add(e); };
 
             await peer.SendAsync(Bytes.Latin1("short\n" + new string('L', limit + 1) + "\nnever\n"), SocketFlags.None);
 
             Assert.Equal("short", (await Queues.TakeAsync(client.Queue, 1)).Single().Text);
-            var e = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(client.Queue.Reader.Completion, "client queue completes"));
+            await Poll.WithTimeout(client.Completion, "client connection completes");
+            var e = client.Error;
+            Assert.NotNull(e);
+            Assert.True(client.Queue.IsCompleted);
             Assert.Equal(TcpErrorKind.LineTooLong, e.Kind);
             Assert.Equal(TcpErrorKind.LineTooLong, client.Error.Kind);
             // Nothing truncated or after it got through.
-            Assert.False(client.Queue.Reader.TryRead(out _));
+            Assert.False(client.Queue.TryRead(out _));
             await Poll.WithTimeout(client.Completion, "connection completes");
             Assert.Equal(ConnectionState.Closed, client.State);
             lock (reported)
@@ -194,7 +198,10 @@ namespace PSTcp.Tests
                 // The client closed on us: expected.
             }
 
-            var e = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(client.Queue.Reader.Completion, "client queue completes"));
+            await Poll.WithTimeout(client.Completion, "client connection completes");
+            var e = client.Error;
+            Assert.NotNull(e);
+            Assert.True(client.Queue.IsCompleted);
             Assert.Equal(TcpErrorKind.LineTooLong, e.Kind);
             Assert.True(client.BytesReceived < 512 * 1024, $"client read {client.BytesReceived} bytes");
         }
@@ -212,9 +219,12 @@ namespace PSTcp.Tests
             peer.LingerState = new LingerOption(true, 0);
             peer.Close();
 
-            var e = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(client.Queue.Reader.Completion, "client queue completes"));
+            await Poll.WithTimeout(client.Completion, "client connection completes");
+            var e = client.Error;
+            Assert.NotNull(e);
+            Assert.True(client.Queue.IsCompleted);
             Assert.Equal(TcpErrorKind.ConnectionReset, e.Kind);
-            Assert.False(client.Queue.Reader.TryRead(out _));
+            Assert.False(client.Queue.TryRead(out _));
         }
 
         [Fact]
@@ -229,7 +239,7 @@ namespace PSTcp.Tests
 
             var messages = await Queues.DrainToEndAsync(client.Queue);
             Assert.Equal(new[] { "one", "last" }, messages.Select(m => m.Text));
-            Assert.True(client.Queue.Reader.Completion.IsCompletedSuccessfully);
+            Assert.True(client.Queue.IsCompleted);
             Assert.Null(client.Error);
         }
 

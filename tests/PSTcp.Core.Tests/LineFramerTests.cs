@@ -1,5 +1,5 @@
 using System;
-using System.Buffers;
+using PSTcp.Framing;
 using System.Collections.Generic;
 using System.Linq;
 using Xunit;
@@ -8,24 +8,33 @@ namespace PSTcp.Tests
 {
     public class LineFramerTests
     {
-        /// <summary>Frames every complete line; returns them, the result that stopped it, and what is left.</summary>
-        private static (List<string> Lines, FrameResult Last, string Left) FrameAll(int max, ReadOnlySequence<byte> buffer)
+        /// <summary>Frames every complete line; returns them, the status that stopped it, and what is left.</summary>
+        private static (List<string> Lines, FrameStatus Last, string Left) FrameAll(int max, byte[] data)
         {
             var framer = new LineFramer(max);
             var lines = new List<string>();
-            FrameResult result;
-            while ((result = framer.TryReadLine(ref buffer, out var line)) == FrameResult.Line)
+            int start = 0;
+            FrameStatus result;
+            while ((result = framer.TryReadFrame(data.AsSpan(start), out var frame)) == FrameStatus.Frame)
             {
-                lines.Add(Latin1(line));
+                lines.Add(Latin1(data.AsSpan(start + frame.PayloadOffset, frame.PayloadLength).ToArray()));
+                start += frame.FrameLength;
             }
 
-            return (lines, result, Latin1(buffer));
+            return (lines, result, Latin1(data.AsSpan(start).ToArray()));
         }
 
-        private static (List<string> Lines, FrameResult Last, string Left) FrameAll(int max, string data) =>
-            FrameAll(max, new ReadOnlySequence<byte>(Bytes.Latin1(data)));
+        private static (List<string> Lines, FrameStatus Last, string Left) FrameAll(int max, string data) =>
+            FrameAll(max, Bytes.Latin1(data));
 
-        private static string Latin1(in ReadOnlySequence<byte> bytes) => new string(bytes.ToArray().Select(b => (char)b).ToArray());
+        /// <summary>Frames chunk by chunk, as a connection does: the unconsumed bytes grow by each read.</summary>
+        private static (List<string> Lines, FrameStatus Last, string Left) FrameChunks(int max, params string[] chunks)
+        {
+            var data = Bytes.Latin1(string.Concat(chunks));
+            return FrameIncrementally(max, data, chunks.Select(c => c.Length));
+        }
+
+        private static string Latin1(byte[] bytes) => new string(bytes.Select(b => (char)b).ToArray());
 
         [Theory]
         [InlineData("one\n", new[] { "one" })]
@@ -42,7 +51,7 @@ namespace PSTcp.Tests
         {
             var (lines, last, rest) = FrameAll(100, data);
             Assert.Equal(expected, lines);
-            Assert.Equal(FrameResult.NeedMoreData, last);
+            Assert.Equal(FrameStatus.NeedMoreData, last);
             Assert.Equal("", rest);
         }
 
@@ -54,15 +63,14 @@ namespace PSTcp.Tests
         public void BareCrIsNotATerminator(string data, string expectedRest)
         {
             var (_, last, rest) = FrameAll(100, data);
-            Assert.Equal(FrameResult.NeedMoreData, last);
+            Assert.Equal(FrameStatus.NeedMoreData, last);
             Assert.Equal(expectedRest, rest);
         }
 
         [Fact]
         public void EmptyBufferNeedsMoreData()
         {
-            var buffer = ReadOnlySequence<byte>.Empty;
-            Assert.Equal(FrameResult.NeedMoreData, new LineFramer(10).TryReadLine(ref buffer, out _));
+            Assert.Equal(FrameStatus.NeedMoreData, new LineFramer(10).TryReadFrame(ReadOnlySpan<byte>.Empty, out _));
         }
 
         [Fact]
@@ -70,14 +78,15 @@ namespace PSTcp.Tests
         {
             var payload = new byte[] { 0, 1, 0x1b, (byte)'a', 0, 0x7f, 0xff, (byte)'\t', (byte)'\v', (byte)'\f', 0 };
             var data = Bytes.Concat(payload, new[] { (byte)'\n' }, new byte[] { 0, 0 }, new[] { (byte)'\r', (byte)'\n' });
-            var buffer = new ReadOnlySequence<byte>(data);
             var framer = new LineFramer(100);
 
-            Assert.Equal(FrameResult.Line, framer.TryReadLine(ref buffer, out var first));
-            Assert.Equal(payload, first.ToArray());
-            Assert.Equal(FrameResult.Line, framer.TryReadLine(ref buffer, out var second));
-            Assert.Equal(new byte[] { 0, 0 }, second.ToArray());
-            Assert.True(buffer.IsEmpty);
+            Assert.Equal(FrameStatus.Frame, framer.TryReadFrame(data, out var first));
+            Assert.Equal(payload, data.AsSpan(first.PayloadOffset, first.PayloadLength).ToArray());
+            Assert.Equal(payload.Length + 1, first.FrameLength);
+            var rest = data.AsSpan(first.FrameLength);
+            Assert.Equal(FrameStatus.Frame, framer.TryReadFrame(rest, out var second));
+            Assert.Equal(new byte[] { 0, 0 }, rest.Slice(second.PayloadOffset, second.PayloadLength).ToArray());
+            Assert.Equal(rest.Length, second.FrameLength);
         }
 
         [Theory]
@@ -89,7 +98,7 @@ namespace PSTcp.Tests
             var line = new string('x', max);
             var (lines, last, _) = FrameAll(max, line + cr + "\nnext\n");
             Assert.Equal(new[] { line, "next" }, lines);
-            Assert.Equal(FrameResult.NeedMoreData, last);
+            Assert.Equal(FrameStatus.NeedMoreData, last);
         }
 
         [Theory]
@@ -100,7 +109,7 @@ namespace PSTcp.Tests
             const int max = 16;
             var (lines, last, rest) = FrameAll(max, "ok\n" + new string('x', max + 1) + cr + "\nnext\n");
             Assert.Equal(new[] { "ok" }, lines);
-            Assert.Equal(FrameResult.LineTooLong, last);
+            Assert.Equal(FrameStatus.TooLong, last);
             // The buffer is left at the offending line: the caller decides what to do with it.
             Assert.StartsWith("xxx", rest);
         }
@@ -110,27 +119,27 @@ namespace PSTcp.Tests
         {
             const int max = 8;
             // max bytes, then max + CR: the LF may still come.
-            Assert.Equal(FrameResult.NeedMoreData, FrameAll(max, new string('x', max)).Last);
-            Assert.Equal(FrameResult.NeedMoreData, FrameAll(max, new string('x', max) + "\r").Last);
+            Assert.Equal(FrameStatus.NeedMoreData, FrameAll(max, new string('x', max)).Last);
+            Assert.Equal(FrameStatus.NeedMoreData, FrameAll(max, new string('x', max) + "\r").Last);
             // Two bytes over can never become a valid line.
-            Assert.Equal(FrameResult.LineTooLong, FrameAll(max, new string('x', max + 2)).Last);
-            Assert.Equal(FrameResult.LineTooLong, FrameAll(max, new string('x', max + 1) + "\r").Last);
+            Assert.Equal(FrameStatus.TooLong, FrameAll(max, new string('x', max + 2)).Last);
+            Assert.Equal(FrameStatus.TooLong, FrameAll(max, new string('x', max + 1) + "\r").Last);
         }
 
         [Fact]
         public void LimitOfOne()
         {
             Assert.Equal(new[] { "a", "", "b" }, FrameAll(1, "a\n\r\nb\r\n").Lines);
-            Assert.Equal(FrameResult.LineTooLong, FrameAll(1, "ab\n").Last);
+            Assert.Equal(FrameStatus.TooLong, FrameAll(1, "ab\n").Last);
         }
 
         [Fact]
-        public void FitsFinalFragmentIsTheLimit()
+        public void FinalFragmentIsAMessageUpToTheLimit()
         {
             var framer = new LineFramer(4);
-            Assert.True(framer.FitsFinalFragment(new ReadOnlySequence<byte>(new byte[4])));
-            Assert.False(framer.FitsFinalFragment(new ReadOnlySequence<byte>(new byte[5])));
-            Assert.True(framer.FitsFinalFragment(TestSegment.Create("ab", "cd")));
+            Assert.Equal(FrameStatus.Frame, framer.TryReadFinal(new byte[4], out var frame));
+            Assert.Equal(4, frame.PayloadLength);
+            Assert.Equal(FrameStatus.TooLong, framer.TryReadFinal(new byte[5], out _));
         }
 
         public static IEnumerable<object[]> SegmentedCases() => new[]
@@ -152,49 +161,32 @@ namespace PSTcp.Tests
 
         [Theory]
         [MemberData(nameof(SegmentedCases))]
-        public void MultiSegmentSequences(string[] segments, string[] expected)
+        public void ChunkedInput(string[] segments, string[] expected)
         {
-            var (lines, last, rest) = FrameAll(100, TestSegment.Create(segments));
+            var (lines, last, rest) = FrameChunks(100, segments);
             Assert.Equal(expected, lines);
-            Assert.Equal(FrameResult.NeedMoreData, last);
+            Assert.Equal(FrameStatus.NeedMoreData, last);
             Assert.Equal("", rest);
         }
 
         [Fact]
-        public void MultiSegmentLimit()
+        public void ChunkedLimit()
         {
             const int max = 6;
             // Exactly the limit, split over segments, CR in its own segment.
-            Assert.Equal(new[] { "abcdef" }, FrameAll(max, TestSegment.Create("abc", "def", "\r", "\n")).Lines);
+            Assert.Equal(new[] { "abcdef" }, FrameChunks(max, "abc", "def", "\r", "\n").Lines);
             // One over.
-            Assert.Equal(FrameResult.LineTooLong, FrameAll(max, TestSegment.Create("abc", "defg", "\n")).Last);
-            Assert.Equal(FrameResult.LineTooLong, FrameAll(max, TestSegment.Create("abc", "defg", "\r", "\n")).Last);
+            Assert.Equal(FrameStatus.TooLong, FrameChunks(max, "abc", "defg", "\n").Last);
+            Assert.Equal(FrameStatus.TooLong, FrameChunks(max, "abc", "defg", "\r", "\n").Last);
             // No LF yet, too long already.
-            Assert.Equal(FrameResult.LineTooLong, FrameAll(max, TestSegment.Create("abcd", "efgh")).Last);
-        }
-
-        [Fact]
-        public void SequenceStartingAtTheEndOfASegment()
-        {
-            // A slice can start at the very end of a segment (e.g. after AdvanceTo a boundary).
-            var whole = TestSegment.Create("xx", "\r\n", "y\n");
-            var buffer = whole.Slice(whole.GetPosition(2));
-            var (lines, last, _) = FrameAll(10, buffer);
-            Assert.Equal(new[] { "", "y" }, lines);
-            Assert.Equal(FrameResult.NeedMoreData, last);
-
-            var first = TestSegment.Create("xx", "\r\n");
-            var startSeg = (ReadOnlySequenceSegment<byte>)first.Start.GetObject();
-            var endSeg = startSeg.Next;
-            var atBoundary = new ReadOnlySequence<byte>(startSeg, 2, endSeg, 2);
-            Assert.Equal(new[] { "" }, FrameAll(10, atBoundary).Lines);
+            Assert.Equal(FrameStatus.TooLong, FrameChunks(max, "abcd", "efgh").Last);
         }
 
         /// <summary>
         /// The obvious model: split on LF, strip one CR, apply the limit. Lines up to the first
         /// failure, whether it failed, and the unterminated rest.
         /// </summary>
-        private static (List<string> Lines, FrameResult Last, string Left) Model(int max, byte[] data)
+        private static (List<string> Lines, FrameStatus Last, string Left) Model(int max, byte[] data)
         {
             var lines = new List<string>();
             int pos = 0;
@@ -205,52 +197,50 @@ namespace PSTcp.Tests
                 {
                     var rest = data.AsSpan(pos).ToArray();
                     return rest.Length > max + 1
-                        ? (lines, FrameResult.LineTooLong, null)
-                        : (lines, FrameResult.NeedMoreData, Latin1(new ReadOnlySequence<byte>(rest)));
+                        ? (lines, FrameStatus.TooLong, null)
+                        : (lines, FrameStatus.NeedMoreData, Latin1(rest));
                 }
 
                 int end = lf > pos && data[lf - 1] == '\r' ? lf - 1 : lf;
-                if (end - pos > max) return (lines, FrameResult.LineTooLong, null);
+                if (end - pos > max) return (lines, FrameStatus.TooLong, null);
                 lines.Add(new string(data.AsSpan(pos, end - pos).ToArray().Select(b => (char)b).ToArray()));
                 pos = lf + 1;
             }
         }
 
         /// <summary>
-        /// Feeds chunks as a pipe would: append to what is unconsumed, frame, keep the rest.
-        /// Each chunk stays its own segment, so the buffer is multi-segment most of the time.
+        /// Feeds chunks as a connection does: append to what is unconsumed, frame from the same
+        /// start until a frame comes (so the framer's resumed search is exercised), keep the rest.
         /// </summary>
-        private static (List<string> Lines, FrameResult Last, string Left) FrameIncrementally(int max, byte[] data, IEnumerable<int> chunkSizes)
+        private static (List<string> Lines, FrameStatus Last, string Left) FrameIncrementally(int max, byte[] data, IEnumerable<int> chunkSizes)
         {
             var framer = new LineFramer(max);
             var lines = new List<string>();
-            var unconsumed = new List<byte[]>();
+            var unconsumed = new List<byte>();
             int offset = 0;
             foreach (var size in chunkSizes)
             {
-                unconsumed.Add(data.AsSpan(offset, size).ToArray());
+                unconsumed.AddRange(data.AsSpan(offset, size).ToArray());
                 offset += size;
 
-                var buffer = TestSegment.Create(unconsumed.ToArray());
-                FrameResult result;
-                while ((result = framer.TryReadLine(ref buffer, out var line)) == FrameResult.Line)
+                FrameStatus result;
+                while (true)
                 {
-                    lines.Add(Latin1(line));
+                    var buffer = unconsumed.ToArray();
+                    result = framer.TryReadFrame(buffer, out var frame);
+                    if (result != FrameStatus.Frame) break;
+                    lines.Add(Latin1(buffer.AsSpan(frame.PayloadOffset, frame.PayloadLength).ToArray()));
+                    unconsumed.RemoveRange(0, frame.FrameLength);
                 }
 
-                if (result == FrameResult.LineTooLong)
+                if (result == FrameStatus.TooLong)
                 {
                     return (lines, result, null);
                 }
-
-                var rest = buffer.ToArray();
-                unconsumed.Clear();
-                if (rest.Length > 0) unconsumed.Add(rest);
             }
 
             Assert.Equal(data.Length, offset);
-            var left = TestSegment.Create(unconsumed.ToArray());
-            return (lines, FrameResult.NeedMoreData, Latin1(left));
+            return (lines, FrameStatus.NeedMoreData, Latin1(unconsumed.ToArray()));
         }
 
         [Fact]
@@ -283,7 +273,7 @@ namespace PSTcp.Tests
                 }
 
                 var model = Model(max, data);
-                var whole = FrameAll(max, new ReadOnlySequence<byte>(data));
+                var whole = FrameAll(max, data);
                 var incremental = FrameIncrementally(max, data, sizes);
                 var context = $"iteration {iteration}, max {max}, data '{Bytes.Show(data)}', chunks [{string.Join(",", sizes)}]";
 
@@ -291,7 +281,7 @@ namespace PSTcp.Tests
                 Assert.True(model.Last == whole.Last, $"whole buffer result {whole.Last} vs model {model.Last}: " + context);
                 Assert.True(model.Lines.SequenceEqual(incremental.Lines), "incremental vs model: " + context);
                 Assert.True(model.Last == incremental.Last, $"incremental result {incremental.Last} vs model {model.Last}: " + context);
-                if (model.Last == FrameResult.NeedMoreData)
+                if (model.Last == FrameStatus.NeedMoreData)
                 {
                     Assert.Equal(model.Left, whole.Left);
                     Assert.Equal(model.Left, incremental.Left);

@@ -65,7 +65,7 @@ namespace PSTcp.Tests
         private static List<long> TakeAllNow(MessageQueue queue)
         {
             var list = new List<long>();
-            while (queue.Reader.TryRead(out var message)) list.Add(message.Sequence);
+            while (queue.TryRead(out var message)) list.Add(message.Sequence);
             return list;
         }
 
@@ -131,7 +131,7 @@ namespace PSTcp.Tests
             Assert.False(blocked.IsCompleted);
             Assert.Equal(capacity, queue.Count);
 
-            Assert.True(queue.Reader.TryRead(out var first));
+            Assert.True(queue.TryRead(out var first));
             Assert.Equal(1, first.Sequence);
             await Poll.WithTimeout(blocked, "the waiting write after a read");
 
@@ -185,22 +185,8 @@ namespace PSTcp.Tests
 
             var drained = await Queues.DrainToEndAsync(queue);
             Assert.Equal(Seq(1, 5), drained.Select(m => m.Sequence));
-            await Poll.WithTimeout(queue.Reader.Completion, "reader completion");
-            Assert.True(queue.Reader.Completion.IsCompletedSuccessfully);
-        }
-
-        [Fact]
-        public async Task CompleteWithAnErrorFaultsReadersAfterTheDrain()
-        {
-            var queue = new MessageQueue(10, QueueFullMode.Wait);
-            foreach (var message in Messages(2)) await queue.WriteAsync(message, default);
-            var error = new TcpException(TcpErrorKind.LineTooLong, "too long");
-            queue.Complete(error);
-
-            Assert.True(queue.Reader.TryRead(out _));
-            Assert.True(queue.Reader.TryRead(out _));
-            var thrown = await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(queue.Reader.Completion, "faulted completion"));
-            Assert.Same(error, thrown);
+            Assert.True(queue.IsCompleted);
+            Assert.False(await queue.WaitToReadAsync());
         }
 
         [Theory]
@@ -243,10 +229,13 @@ namespace PSTcp.Tests
             using var cts = new CancellationTokenSource(Poll.DefaultTimeout);
             var readers = Enumerable.Range(0, perReader.Length).Select(r => Task.Run(async () =>
             {
-                await foreach (var message in queue.Reader.ReadAllAsync(cts.Token))
+                while (await queue.WaitToReadAsync(cts.Token))
                 {
-                    seen.Add(message.Sequence);
-                    Interlocked.Increment(ref perReader[r]);
+                    while (queue.TryRead(out var message))
+                    {
+                        seen.Add(message.Sequence);
+                        Interlocked.Increment(ref perReader[r]);
+                    }
                 }
             })).ToArray();
 
@@ -270,17 +259,110 @@ namespace PSTcp.Tests
             Assert.Equal(total, perReader.Sum());
         }
 
+        private static MessageQueue.Entry[] Batch(TcpConnection origin, long from, int count) =>
+            Enumerable.Range(0, count).Select(i => new MessageQueue.Entry
+            {
+                Block = new byte[] { (byte)i },
+                Offset = 0,
+                Length = 1,
+                Origin = origin,
+                Sequence = from + i,
+                UtcTicks = DateTime.UtcNow.Ticks,
+            }).ToArray();
+
+        [Theory]
+        [InlineData(QueueFullMode.DropOldest, new long[] { 7 }, 6)]
+        [InlineData(QueueFullMode.DropNewest, new long[] { 1 }, 6)]
+        public void CapacityOneWithABatchDropsExactly(QueueFullMode mode, long[] kept, int dropped)
+        {
+            var origin = _fixture.NewOrigin();
+            var queue = new MessageQueue(1, mode);
+            var batch = Batch(origin, 1, 7);
+            Assert.True(queue.EnqueueAsync(batch, batch.Length, default).IsCompletedSuccessfully);
+            Assert.Equal(kept, TakeAllNow(queue));
+            Assert.Equal(dropped, queue.DroppedCount);
+            Assert.Equal(dropped, origin.MessagesDropped);
+            Assert.Equal(dropped, queue.TakeUnreportedDrops());
+            Assert.Equal(0, queue.TakeUnreportedDrops());
+        }
+
         [Fact]
-        public void ErrorReportedReachesSubscribers()
+        public async Task CapacityOneWaitTakesABatchOneAtATimeInOrder()
         {
             var queue = new MessageQueue(1, QueueFullMode.Wait);
             var origin = _fixture.NewOrigin();
-            TcpErrorEventArgs raised = null;
-            queue.ErrorReported += (_, e) => raised = e;
-            var error = new TcpException(TcpErrorKind.LineTooLong, "x");
-            queue.ReportError(error, origin);
-            Assert.Same(error, raised.Error);
-            Assert.Same(origin, raised.Connection);
+            var batch = Batch(origin, 1, 5);
+            var writing = queue.EnqueueAsync(batch, batch.Length, default).AsTask();
+            var taken = new List<long>();
+            while (taken.Count < 5)
+            {
+                var message = await Poll.WithTimeout(queue.ReadAsync().AsTask(), "next message");
+                taken.Add(message.Sequence);
+            }
+
+            await Poll.WithTimeout(writing, "batch written");
+            Assert.Equal(Seq(1, 5), taken);
+            Assert.Equal(0, queue.DroppedCount);
+        }
+
+        [Fact]
+        public void RingWrapsAroundAndGrowsKeepingOrder()
+        {
+            var origin = _fixture.NewOrigin();
+            var queue = new MessageQueue(100, QueueFullMode.DropOldest);
+            long next = 1;
+            var expected = new Queue<long>();
+            var random = new Random(7);
+            for (int round = 0; round < 200; round++)
+            {
+                int put = random.Next(1, 30);
+                var batch = Batch(origin, next, put);
+                Assert.True(queue.EnqueueAsync(batch, put, default).IsCompletedSuccessfully);
+                for (int i = 0; i < put; i++) expected.Enqueue(next++);
+                while (expected.Count > 100) expected.Dequeue();
+                int take = random.Next(0, 30);
+                for (int i = 0; i < take && expected.Count > 0; i++)
+                {
+                    Assert.True(queue.TryRead(out var message));
+                    Assert.Equal(expected.Dequeue(), message.Sequence);
+                }
+
+                Assert.Equal(expected.Count, queue.Count);
+            }
+
+            Assert.Equal(expected.ToList(), TakeAllNow(queue));
+        }
+
+        [Theory]
+        [InlineData(QueueFullMode.DropOldest)]
+        [InlineData(QueueFullMode.DropNewest)]
+        public async Task ManyWritersAndReadersAccountForEveryMessage(QueueFullMode mode)
+        {
+            const int writers = 4, batches = 500, perBatch = 7;
+            var queue = new MessageQueue(50, mode);
+            var origins = Enumerable.Range(0, writers).Select(_ => _fixture.NewOrigin()).ToArray();
+            long taken = 0;
+            using var cts = new CancellationTokenSource(Poll.DefaultTimeout);
+            var readers = Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
+            {
+                while (await queue.WaitToReadAsync(cts.Token))
+                {
+                    while (queue.TryRead(out TcpMessage _)) Interlocked.Increment(ref taken);
+                }
+            })).ToArray();
+            var writing = origins.Select(origin => Task.Run(async () =>
+            {
+                for (int b = 0; b < batches; b++)
+                {
+                    var batch = Batch(origin, b * perBatch + 1, perBatch);
+                    await queue.EnqueueAsync(batch, perBatch, cts.Token);
+                }
+            })).ToArray();
+            await Poll.WithTimeout(Task.WhenAll(writing), "writers");
+            queue.Complete();
+            await Poll.WithTimeout(Task.WhenAll(readers), "readers");
+            Assert.Equal(writers * batches * perBatch, taken + queue.DroppedCount);
+            Assert.Equal(queue.DroppedCount, origins.Sum(o => o.MessagesDropped));
         }
     }
 }

@@ -293,7 +293,8 @@ namespace PSTcp.Tests
             {
                 while (list.Count < count)
                 {
-                    list.Add(await queue.Reader.ReadAsync(cts.Token));
+                    if (queue.TryRead(out var message)) list.Add(message);
+                    else if (!await queue.WaitToReadAsync(cts.Token)) throw new InvalidOperationException($"The queue ended after {list.Count} of {count} messages.");
                 }
             }
             catch (OperationCanceledException)
@@ -309,9 +310,9 @@ namespace PSTcp.Tests
         {
             using var cts = new CancellationTokenSource(timeout ?? Poll.DefaultTimeout);
             var list = new List<TcpMessage>();
-            await foreach (var message in queue.Reader.ReadAllAsync(cts.Token))
+            while (await queue.WaitToReadAsync(cts.Token))
             {
-                list.Add(message);
+                while (queue.TryRead(out var message)) list.Add(message);
             }
 
             return list;

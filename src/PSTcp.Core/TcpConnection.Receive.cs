@@ -1,0 +1,424 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+using PSTcp.Framing;
+
+namespace PSTcp
+{
+    /// <summary>
+    /// The receive loop: one loop per connection reads into a <see cref="ReceiveBuffer"/>,
+    /// frames what it can with the connection's <see cref="Framer"/>, hands the batch to the
+    /// handler (echo, for servers), queues it, and only then reads again, so backpressure
+    /// (a full Wait-mode queue, a slow handler, a peer that doesn't read its echoes) simply
+    /// pauses reading and TCP pushes back on the sender.
+    /// </summary>
+    /// <remarks>
+    /// Scheduling: reads and sends that complete synchronously run inline, which is what makes
+    /// a busy connection cheap; but a connection whose data keeps arriving would then keep its
+    /// thread forever and starve accepts and other connections (the flood Kestrel's IOQueue
+    /// exists for). So after <see cref="InlineBudget"/> bytes handled without a real wait the
+    /// loop yields to the thread pool's global queue, behind everyone else's completions.
+    /// </remarks>
+    public sealed partial class TcpConnection
+    {
+        /// <summary>Bytes a connection may handle inline before it yields its thread.</summary>
+        internal const int InlineBudget = 256 * 1024;
+
+        private const int PhaseWaiting = 0;
+        private const int PhaseHandling = 1;
+        private const int PhaseStopped = 2;
+
+        private readonly Framer _framer;
+        private readonly LineHandler _handler;
+        private readonly bool _isRaw;
+        private readonly bool _queueMessages;
+        private readonly bool _handlerNeedsMessages;
+        private readonly ReceiveBuffer _buffer = new ReceiveBuffer();
+        private readonly List<TcpMessage> _handlerMessages = new List<TcpMessage>();
+        private MessageQueue.Entry[] _entries = new MessageQueue.Entry[16];
+        private long _sequence;
+        private int _phase;
+        private volatile bool _stopping;
+        private bool _inHandler;
+        private bool _awaitingProxyHeader;
+        private bool _closeRequested;
+
+        /// <summary>Bytes of receive buffer this connection holds now (0 while idle).</summary>
+        internal int ReceiveBufferSize => _buffer.Capacity;
+
+
+        private async Task ReceiveLoopAsync()
+        {
+            var transport = _transport;
+            var token = _abort.Token;
+            bool likelyMore = false;
+            int maxRead = _isRaw ? Math.Min(ReceiveBuffer.ReadSize, Framing.MaxMessageLength) : ReceiveBuffer.ReadSize;
+            long inline = 0;
+            try
+            {
+                while (true)
+                {
+                    // A read that filled its buffer may have left nothing behind: then don't wait
+                    // for more holding the buffer (one ioctl, only after full reads).
+                    if (likelyMore && transport.CanWaitForData && NothingAvailable(transport)) likelyMore = false;
+                    if (!likelyMore)
+                    {
+                        // An idle connection holds no buffer: give it back (or shrink it to the
+                        // partial message) and wait with a zero-byte read where the transport can.
+                        _buffer.Trim();
+                        if (transport.CanWaitForData)
+                        {
+                            var wait = transport.WaitForDataAsync();
+                            if (!wait.IsCompleted) inline = 0;
+                            await wait.ConfigureAwait(false);
+                        }
+                    }
+
+                    var segment = _buffer.GetWriteSegment(maxRead);
+                    var receive = transport.ReceiveAsync(segment);
+                    if (!receive.IsCompleted) inline = 0;
+                    int received = await receive.ConfigureAwait(false);
+                    if (Interlocked.CompareExchange(ref _phase, PhaseHandling, PhaseWaiting) != PhaseWaiting || _stopping)
+                    {
+                        // Stopping: what was handled is queued; this read and a partial message are dropped.
+                        return;
+                    }
+
+                    if (received == 0)
+                    {
+                        await EndOfStreamAsync(token).ConfigureAwait(false);
+                        return;
+                    }
+
+                    // A read that filled what it was offered means more is likely waiting.
+                    likelyMore = received == segment.Count;
+                    _buffer.Advance(received);
+                    Interlocked.Add(ref _bytesReceived, received);
+                    Server?.CountBytesReceived(received);
+
+                    var data = new ReadOnlyMemory<byte>(segment.Array, segment.Offset, received);
+                    bool ready = true;
+                    if (_awaitingProxyHeader)
+                    {
+                        if (!TakeProxyHeader(out ready)) return;
+                        // Everything after the header is the connection's own data.
+                        if (ready) data = new ReadOnlyMemory<byte>(_buffer.Array, _buffer.Start, _buffer.Length);
+                    }
+
+                    if (ready)
+                    {
+                        if (_handler != null && _handler.WantsData && !data.IsEmpty)
+                        {
+                            await _handler.OnDataAsync(this, data, token).ConfigureAwait(false);
+                        }
+
+                        if (!await FrameAndDispatchAsync(token).ConfigureAwait(false) || CloseRequested)
+                        {
+                            return;
+                        }
+                    }
+
+                    if (Interlocked.CompareExchange(ref _phase, PhaseWaiting, PhaseHandling) != PhaseHandling || _stopping)
+                    {
+                        return;
+                    }
+
+                    inline += received;
+                    if (inline >= InlineBudget)
+                    {
+                        inline = 0;
+                        await Task.Yield();
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                // Aborted: idle timeout, stop timeout or a forced close.
+            }
+            catch (TcpException e)
+            {
+                if (!ClosingByUs) Fail(e);
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
+            {
+                if (!ClosingByUs && IsReset(e))
+                {
+                    // A partial message before a reset is dropped: the peer never finished it.
+                    Fail(new TcpException(TcpErrorKind.ConnectionReset, $"Connection {Id} to {RemoteEndPoint} was reset by the peer.", e));
+                }
+            }
+            finally
+            {
+                _buffer.Release();
+                if (CloseRequested) await CloseAfterHandlerAsync().ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>Frames every complete message held and dispatches them; false when the connection must close.</summary>
+        private async ValueTask<bool> FrameAndDispatchAsync(CancellationToken token)
+        {
+            // The bytes stay in the buffer's array until the next read, even once consumed.
+            var array = _buffer.Array;
+            int batchStart = _buffer.Start;
+            int batchLength = 0;
+            int count = 0;
+            var status = FrameStatus.NeedMoreData;
+            while (_buffer.Length > 0)
+            {
+                status = _framer.TryReadFrame(_buffer.Unconsumed, out var frame);
+                if (status != FrameStatus.Frame) break;
+                AddEntry(count++, batchLength + frame.PayloadOffset, frame.PayloadLength);
+                batchLength += frame.FrameLength;
+                _buffer.Consume(frame.FrameLength);
+                if (_isRaw) break;
+            }
+
+            if (count > 0)
+            {
+                await DispatchAsync(array, batchStart, batchLength, count, token).ConfigureAwait(false);
+            }
+
+            if (status == FrameStatus.TooLong)
+            {
+                Fail(new TcpException(TcpErrorKind.LineTooLong,
+                    $"Connection {Id} from {RemoteEndPoint} sent a message longer than {Framing.MaxMessageLength:N0} bytes; the connection was closed."));
+                return false;
+            }
+
+            return true;
+        }
+
+        private void AddEntry(int index, int offsetInBatch, int length)
+        {
+            if (index == _entries.Length) Array.Resize(ref _entries, _entries.Length * 2);
+            _entries[index].Offset = offsetInBatch;
+            _entries[index].Length = length;
+            _entries[index].Sequence = ++_sequence;
+        }
+
+        private async ValueTask EndOfStreamAsync(CancellationToken token)
+        {
+            if (_buffer.Length > 0)
+            {
+                int start = _buffer.Start;
+                var status = _framer.TryReadFinal(_buffer.Unconsumed, out var frame);
+                if (status == FrameStatus.TooLong)
+                {
+                    Fail(new TcpException(TcpErrorKind.LineTooLong,
+                        $"Connection {Id} from {RemoteEndPoint} sent a final message longer than {Framing.MaxMessageLength:N0} bytes."));
+                    return;
+                }
+
+                if (status == FrameStatus.Frame)
+                {
+                    // The peer closed after an unterminated message: it is a message too.
+                    AddEntry(0, frame.PayloadOffset, frame.PayloadLength);
+                    await DispatchAsync(_buffer.Array, start, frame.FrameLength, 1, token).ConfigureAwait(false);
+                }
+            }
+
+            if (_handler != null)
+            {
+                await _handler.OnReceiveEndedAsync(this).ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>
+        /// Hands <paramref name="count"/> framed messages (the bytes <paramref name="array"/>[offset..+length],
+        /// entries offset from there) to the handler, then the queue.
+        /// </summary>
+        private async ValueTask DispatchAsync(byte[] array, int offset, int length, int count, CancellationToken token)
+        {
+            // Idle means no complete message: a client dribbling bytes without ever ending one
+            // (slowloris) is as idle as a silent one.
+            Interlocked.Exchange(ref _lastReceiveTimestamp, System.Diagnostics.Stopwatch.GetTimestamp());
+            Interlocked.Add(ref _messagesReceived, count);
+            Server?.CountMessagesReceived(count);
+
+            byte[] block = null;
+            long now = 0;
+            if (_queueMessages || _handlerNeedsMessages)
+            {
+                // One copy per batch: the messages point into it, nothing else is allocated
+                // per message until a consumer takes one.
+                block = new byte[length];
+                Buffer.BlockCopy(array, offset, block, 0, length);
+                now = DateTime.UtcNow.Ticks;
+                for (int i = 0; i < count; i++)
+                {
+                    _entries[i].Block = block;
+                    _entries[i].Origin = this;
+                    _entries[i].UtcTicks = now;
+                }
+            }
+
+            bool queued = false;
+            try
+            {
+                if (_handler != null)
+                {
+                    if (_handlerNeedsMessages)
+                    {
+                        for (int i = 0; i < count; i++) _handlerMessages.Add(_entries[i].ToMessage());
+                    }
+
+                    Volatile.Write(ref _inHandler, true);
+                    try
+                    {
+                        await _handler.OnLinesAsync(this, new ReadOnlySequence<byte>(array, offset, length), _handlerMessages, count, token).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        Volatile.Write(ref _inHandler, false);
+                        _handlerMessages.Clear();
+                    }
+                }
+
+                if (_queueMessages)
+                {
+                    queued = true;
+                    await Queue.EnqueueAsync(_entries, count, token).ConfigureAwait(false);
+                }
+            }
+            catch when (_queueMessages && !queued)
+            {
+                // The echo failed or the connection was aborted mid-batch: what was read but
+                // not queued is counted as dropped, so received = queued + dropped holds.
+                for (int i = 0; i < count; i++) Queue.CountDropped(this);
+                throw;
+            }
+            finally
+            {
+                // Stale entries would keep the block alive.
+                Array.Clear(_entries, 0, count);
+            }
+        }
+
+        /// <summary>The handler asked to close: FIN after what it sent, then read until the peer closes (or 5 s), discarding.</summary>
+        private async Task CloseAfterHandlerAsync()
+        {
+            try
+            {
+                MarkClosing();
+                if (!await ShutdownSendAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false)) return;
+                // Closing with unread data would send a reset that can destroy the reply in
+                // flight: drain what the peer still sends until it closes too.
+                var drain = new byte[512];
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var limit = TimeSpan.FromSeconds(5);
+                while (clock.Elapsed < limit)
+                {
+                    var read = _transport.ReceiveAsync(new ArraySegment<byte>(drain)).AsTask();
+                    if (await Task.WhenAny(read, Task.Delay(limit - clock.Elapsed)).ConfigureAwait(false) != read)
+                    {
+                        // Closing the socket ends the read; don't leave its failure unobserved.
+                        _ = read.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                        break;
+                    }
+
+                    if (await read.ConfigureAwait(false) == 0) break;
+                }
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException || e is TcpException)
+            {
+                // The peer is gone already.
+            }
+        }
+
+        /// <summary>
+        /// Behind a PROXY-protocol proxy: parses the header at the front of what was read. False
+        /// when the connection is rejected (no valid header, or a real source the allow list
+        /// refuses): counted, and closed quietly. <paramref name="complete"/> is false while
+        /// the header is still arriving.
+        /// </summary>
+        private bool TakeProxyHeader(out bool complete)
+        {
+            complete = false;
+            var status = ProxyProtocol.TryParse(_buffer.Unconsumed, out var header, out int consumed, out _);
+            if (status == ProxyParseStatus.Incomplete && _buffer.Length < ProxyProtocol.MaxHeaderLength) return true;
+            if (status == ProxyParseStatus.Valid)
+            {
+                _buffer.Consume(consumed);
+                _awaitingProxyHeader = false;
+                _proxyDeadline?.Dispose();
+                if (!header.IsLocal) RemoteEndPoint = header.Source;
+                if (Server.IsAllowed(RemoteEndPoint.Address))
+                {
+                    complete = true;
+                    return true;
+                }
+            }
+
+            Server.CountRejected();
+            return false;
+        }
+
+        /// <summary>
+        /// TLS behind a PROXY-protocol proxy: the header comes before the handshake, so it is
+        /// read straight from the socket, exactly (no byte of the TLS hello may be taken).
+        /// </summary>
+        private async Task<bool> ReadProxyHeaderBeforeTlsAsync()
+        {
+            var header = new byte[ProxyProtocol.MaxHeaderLength];
+            int length = 0;
+            try
+            {
+                // 12 bytes: v2's signature, and never more than the shortest v1 header (15).
+                while (length < 12) length += await ReadSomeAsync(header, length, 12 - length).ConfigureAwait(false);
+                if (header[0] == (byte)'P')
+                {
+                    while (header[length - 1] != (byte)'\n' && length < ProxyProtocol.MaxV1Length)
+                    {
+                        length += await ReadSomeAsync(header, length, 1).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    while (length < 16) length += await ReadSomeAsync(header, length, 16 - length).ConfigureAwait(false);
+                    int total = 16 + (header[14] << 8 | header[15]);
+                    while (length < total && length < header.Length) length += await ReadSomeAsync(header, length, Math.Min(total, header.Length) - length).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.EndOfStreamException)
+            {
+                Server.CountRejected();
+                return false;
+            }
+
+            _buffer.GetWriteSegment(length);
+            Buffer.BlockCopy(header, 0, _buffer.Array, 0, length);
+            _buffer.Advance(length);
+            if (!TakeProxyHeader(out bool complete)) return false; // counted
+            bool whole = complete && _buffer.Length == 0;
+            _buffer.Release();
+            if (!whole) Server.CountRejected();
+            return whole;
+        }
+
+        private async Task<int> ReadSomeAsync(byte[] buffer, int offset, int count)
+        {
+            int n = await _transport.Socket.ReceiveAsync(new ArraySegment<byte>(buffer, offset, count), SocketFlags.None).ConfigureAwait(false);
+            if (n == 0) throw new System.IO.EndOfStreamException();
+            return n;
+        }
+
+        private static bool NothingAvailable(Transport transport)
+        {
+            try
+            {
+                return transport.Socket.Available == 0;
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                return false; // the read that follows reports it
+            }
+        }
+
+        private static bool IsReset(Exception e) =>
+            e is SocketException se && (se.SocketErrorCode == SocketError.ConnectionReset
+                || se.SocketErrorCode == SocketError.ConnectionAborted);
+    }
+}

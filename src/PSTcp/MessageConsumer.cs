@@ -1,0 +1,244 @@
+using System;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace PSTcp.Commands
+{
+    /// <summary>What a consumer hands on, in order: a message, or a warning, error or verbose note about the source.</summary>
+    internal enum ConsumedKind { Message, Warning, Error, Verbose }
+
+    /// <summary>
+    /// The one consumer loop behind Receive-TcpMessage and the consumer job: takes messages
+    /// from a source's queue until -Count, -Until, the -Timeout deadline, the end of the source
+    /// or cancellation, and interleaves what else the user must hear of (drops, reported
+    /// once; errors the source reports, each once; connection events under -Verbose). It never
+    /// writes anywhere itself: its driver does, on the thread allowed to.
+    /// </summary>
+    internal sealed class MessageConsumer : IDisposable
+    {
+        private readonly IMessageSource _source;
+        private readonly MessageQueue _queue;
+        private readonly int? _limit;
+        private readonly TimeSpan? _timeout;
+        private readonly Predicate<TcpMessage> _until;
+        private readonly CancellationToken _cancellation;
+        private readonly CancellationTokenSource _deadline;
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly ConcurrentQueue<(ConsumedKind Kind, object Value)> _notices = new ConcurrentQueue<(ConsumedKind, object)>();
+        private readonly EventHandler<TcpErrorEventArgs> _onError;
+        private readonly EventHandler<TcpConnectionEventArgs> _onConnection;
+        private TaskCompletionSource<bool> _noticed;
+        private TcpException _reportedError;
+        private bool _finishing;
+        private bool _ended;
+        private bool _untilMatched;
+        private int _received;
+
+        public MessageConsumer(IMessageSource source, string location, object target, int? limit, TimeSpan? timeout,
+            Predicate<TcpMessage> until, bool verbose, CancellationToken cancellation)
+        {
+            _source = source;
+            _queue = source.Queue;
+            Location = location;
+            Target = target;
+            _limit = limit;
+            _timeout = timeout;
+            _until = until;
+            _cancellation = cancellation;
+            _deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            if (timeout.HasValue) _deadline.CancelAfter(timeout.Value);
+            _onError = (_, e) =>
+            {
+                _reportedError = e.Error;
+                Notice(ConsumedKind.Error, TcpErrors.From(e.Error, (object)e.Connection ?? e.Error));
+            };
+            source.ErrorReported += _onError;
+            if (verbose)
+            {
+                _onConnection = (_, e) => Notice(ConsumedKind.Verbose, e.ToString());
+                source.ConnectionChanged += _onConnection;
+            }
+        }
+
+        public string Name => _source.Name;
+
+        /// <summary>Where the source is (an endpoint), for the job's Location.</summary>
+        public string Location { get; }
+
+        /// <summary>The server or connection, as the target of error records.</summary>
+        public object Target { get; }
+
+        public MessageQueue Queue => _queue;
+
+        /// <summary>Messages handed on so far.</summary>
+        public int Received => Volatile.Read(ref _received);
+
+        /// <summary>Whether the loop ended because the source ended with an error (a client connection's reset, say).</summary>
+        public bool EndedWithError { get; private set; }
+
+        public ConsumedKind CurrentKind { get; private set; }
+
+        /// <summary>The current <see cref="TcpMessage"/>, <see cref="ErrorRecord"/>, or text of a warning or verbose note.</summary>
+        public object Current { get; private set; }
+
+        /// <summary>
+        /// Moves to the next item; false at the end. Cancellation (Stop-Job, Ctrl+C) throws
+        /// <see cref="OperationCanceledException"/>.
+        /// </summary>
+        public ValueTask<bool> MoveNextAsync()
+        {
+            if (TryNext()) return new ValueTask<bool>(true);
+            if (_ended) return new ValueTask<bool>(false);
+            return WaitAndMoveNextAsync();
+        }
+
+        private async ValueTask<bool> WaitAndMoveNextAsync()
+        {
+            while (true)
+            {
+                _cancellation.ThrowIfCancellationRequested();
+                var noticed = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref _noticed, noticed);
+                if (!_notices.IsEmpty) continue;
+                try
+                {
+                    var wait = _queue.WaitToReadAsync(_deadline.Token);
+                    if (!wait.IsCompleted)
+                    {
+                        var waiting = wait.AsTask();
+                        if (await Task.WhenAny(waiting, noticed.Task).ConfigureAwait(false) == waiting)
+                        {
+                            await waiting.ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            Observe(waiting);
+                        }
+                    }
+                    else
+                    {
+                        await wait.ConfigureAwait(false);
+                    }
+                }
+                catch (OperationCanceledException) when (!_cancellation.IsCancellationRequested)
+                {
+                    // The -Timeout deadline passed.
+                    Finish(timedOut: true);
+                }
+
+                if (TryNext()) return true;
+                if (_ended) return false;
+            }
+        }
+
+        /// <summary>The next item that needs no wait: a notice, a message, or what ends the loop.</summary>
+        private bool TryNext()
+        {
+            if (_notices.TryDequeue(out var notice))
+            {
+                CurrentKind = notice.Kind;
+                Current = notice.Value;
+                return true;
+            }
+
+            if (_finishing)
+            {
+                _ended = true;
+                return false;
+            }
+
+            var drops = TakeDropWarning();
+            if (drops != null)
+            {
+                CurrentKind = ConsumedKind.Warning;
+                Current = drops;
+                return true;
+            }
+
+            if (_limit.HasValue && _received >= _limit.Value)
+            {
+                Finish(timedOut: false);
+                return TryNext();
+            }
+
+            if (_queue.TryRead(out var message))
+            {
+                Interlocked.Increment(ref _received);
+                CurrentKind = ConsumedKind.Message;
+                Current = message;
+                if (_until != null && _until(message))
+                {
+                    _untilMatched = true;
+                    Finish(timedOut: false);
+                }
+
+                return true;
+            }
+
+            if (_queue.IsCompleted && _queue.Count == 0)
+            {
+                Finish(timedOut: false);
+                return TryNext();
+            }
+
+            return false;
+        }
+
+        /// <summary>Queues the closing notes: how the source ended, or that the deadline passed short of -Count/-Until.</summary>
+        private void Finish(bool timedOut)
+        {
+            if (_finishing) return;
+            _finishing = true;
+            Unsubscribe();
+            bool sourceEnded = _queue.IsCompleted && _queue.Count == 0;
+            var error = sourceEnded ? _source.Error : null;
+            EndedWithError = error != null;
+            if (error != null && !ReferenceEquals(error, _reportedError))
+            {
+                _notices.Enqueue((ConsumedKind.Error, TcpErrors.From(error, Target)));
+            }
+
+            bool shortOfGoal = (_limit.HasValue && _received < _limit.Value) || (_until != null && !_untilMatched);
+            if (timedOut && shortOfGoal)
+            {
+                var wanted = _limit.HasValue ? $"{_received:N0} of {_limit.Value:N0} message(s)" : $"{_received:N0} message(s), none matching -Until,";
+                _notices.Enqueue((ConsumedKind.Error, TcpErrors.From(TcpErrorKind.ReceiveTimeout,
+                    $"Received {wanted} from {Name} in {_clock.Elapsed.TotalSeconds:0.###} s.", Target)));
+            }
+
+            var drops = TakeDropWarning();
+            if (drops != null) _notices.Enqueue((ConsumedKind.Warning, drops));
+        }
+
+        private string TakeDropWarning()
+        {
+            long drops = _queue.TakeUnreportedDrops();
+            return drops == 0 ? null :
+                $"{drops:N0} message(s) from {Name} were dropped because its queue was full " +
+                $"(capacity {_queue.Capacity:N0}, mode {_queue.FullMode}). Consume faster, raise -QueueCapacity, or use -QueueFullMode Wait.";
+        }
+
+        private void Notice(ConsumedKind kind, object value)
+        {
+            _notices.Enqueue((kind, value));
+            Volatile.Read(ref _noticed)?.TrySetResult(true);
+        }
+
+        private static void Observe(Task task) => task.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+
+        private void Unsubscribe()
+        {
+            _source.ErrorReported -= _onError;
+            if (_onConnection != null) _source.ConnectionChanged -= _onConnection;
+        }
+
+        public void Dispose()
+        {
+            Unsubscribe();
+            _deadline.Dispose();
+        }
+    }
+}
