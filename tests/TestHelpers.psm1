@@ -433,7 +433,8 @@ function Clear-PSTcpState {
     if (-not $KeepJobs) {
         try { Get-Job | Where-Object PSJobTypeName -eq 'TcpConsumerJob' | Remove-Job -Force -ErrorAction SilentlyContinue } catch { }
     }
-    try { Get-TcpConnection -ErrorAction SilentlyContinue | Where-Object State -ne 'Closed' | Disconnect-TcpEndpoint -ErrorAction SilentlyContinue } catch { }
+    # Closed ones too: a connection the peer closed stays listed until disconnected.
+    try { Get-TcpConnection -ErrorAction SilentlyContinue | Disconnect-TcpEndpoint -Timeout 1 -WarningAction SilentlyContinue -ErrorAction SilentlyContinue } catch { }
     try { Get-TcpServer -ErrorAction SilentlyContinue | Where-Object State -eq 'Running' | Stop-TcpServer -Confirm:$false -ErrorAction SilentlyContinue } catch { }
 }
 
