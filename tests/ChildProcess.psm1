@@ -10,15 +10,24 @@ function Start-ChildPwsh {
     .SYNOPSIS
         Starts a child pwsh running -Code (a script file is written to the temp folder) or -File
         with -ArgumentList; returns a handle for Wait-ChildLine, Wait-ChildExit, Stop-ChildPwsh.
+        With -Terminal the child's standard input is a terminal: util-linux `script` runs it on
+        a pseudo-terminal and passes what the test writes on as typed keys.
     #>
-    param([string] $Code, [string] $File, [string[]] $ArgumentList = @())
+    param([string] $Code, [string] $File, [string[]] $ArgumentList = @(), [switch] $Terminal)
     if ($Code) {
         $File = Join-Path ([IO.Path]::GetTempPath()) "pstcp-child-$([guid]::NewGuid().ToString('n')).ps1"
         Set-Content -LiteralPath $File -Value $Code
     }
     $launch = Get-PwshLaunch
-    $info = [System.Diagnostics.ProcessStartInfo]::new($launch.FileName)
-    foreach ($a in @($launch.Arguments) + @('-NoProfile', '-NonInteractive', '-File', $File) + $ArgumentList) { $info.ArgumentList.Add($a) }
+    $command = @($launch.FileName) + @($launch.Arguments) + @('-NoProfile', '-NonInteractive', '-File', $File) + $ArgumentList
+    if ($Terminal) {
+        $shell = ($command | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' '
+        $info = [System.Diagnostics.ProcessStartInfo]::new('script')
+        foreach ($a in '-qfec', $shell, '/dev/null') { $info.ArgumentList.Add($a) }
+    } else {
+        $info = [System.Diagnostics.ProcessStartInfo]::new($command[0])
+        foreach ($a in $command | Select-Object -Skip 1) { $info.ArgumentList.Add($a) }
+    }
     $info.UseShellExecute = $false
     $info.RedirectStandardInput = $true
     $info.RedirectStandardOutput = $true

@@ -58,7 +58,6 @@ Describe 'What Format-List * shows' {
         $connectionProperties | Should -Not -Contain 'Encoding'
         $serverProperties = $server.PSObject.Properties.Name
         $serverProperties | Should -Not -Contain 'Queue'
-        $serverProperties | Should -Not -Contain 'Options'
         $text = $client, $server | Format-List * | Out-String
         $text | Should -Not -Match 'System\.(Runtime|Threading|Text)\.'
         $text | Should -Not -Match 'PSTcp\.(MessageQueue|TcpServerOptions)'

@@ -2,6 +2,11 @@
 # session in a child pwsh whose standard input is a pipe this test writes to line by line and
 # whose output it watches as it comes, always with bounded waits.
 
+BeforeDiscovery {
+    # A terminal for the child: util-linux script on a pseudo-terminal (not on Windows).
+    $noTerminal = $IsWindows -or $null -eq (Get-Command script -CommandType Application -ErrorAction Ignore)
+}
+
 BeforeAll {
     Import-Module "$PSScriptRoot/../out/PSTcp/PSTcp.psd1" -Force
     Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
@@ -9,8 +14,13 @@ BeforeAll {
 
     Import-Module "$PSScriptRoot/ChildProcess.psm1" -Force
 
-    function Start-SessionChild([string] $Code) {
-        Start-ChildPwsh -Code "`$ErrorActionPreference = 'Stop'`nImport-Module '$($ModulePath -replace "'", "''")'`n$Code"
+    function Get-Refusal([scriptblock] $Run) {
+        $ErrorActionPreference = 'Stop'
+        try { $null = & $Run; $null } catch { $_ }
+    }
+
+    function Start-SessionChild([string] $Code, [switch] $Terminal) {
+        Start-ChildPwsh -Terminal:$Terminal -Code "`$ErrorActionPreference = 'Stop'`nImport-Module '$($ModulePath -replace "'", "''")'`n$Code"
     }
 }
 
@@ -96,6 +106,41 @@ Describe 'Enter-TcpSession' {
         }
     }
 
+    Describe 'Enter-TcpSession in a terminal' -Skip:$noTerminal {
+        BeforeEach {
+            $server = Start-TcpServer -Port 0 -ScriptBlock { param($Message) "re: $($Message.Text)" }
+            $code = "'tty ' + -not [Console]::IsInputRedirected`nEnter-TcpSession 127.0.0.1 $($server.Port)`n'after the session'"
+        }
+
+        It 'sends typed lines (Backspace edits), prints answers as they arrive, and ends on Ctrl+D' {
+            $child = Start-SessionChild $code -Terminal
+            Wait-ChildLine $child 'tty True' | Out-Null
+            Wait-ChildLine $child 'Type lines to send; Ctrl\+D' | Out-Null
+            $child.Input.Write("helx`blo`r")
+            Wait-ChildLine $child 're: hello' | Out-Null
+            # Still typing: the session keeps reading until Ctrl+D on an empty line.
+            $child.Input.Write("again`r")
+            Wait-ChildLine $child 're: again' | Out-Null
+            $child.Input.Write([string][char]4)
+            Wait-ChildLine $child 'after the session' | Out-Null
+            $result = Wait-ChildExit $child
+            $result.ExitCode | Should -Be 0 -Because $result.Errors
+            Wait-Until { $server.ConnectionCount -eq 0 } -Timeout 10
+            $server.MessagesReceived | Should -Be 2
+        }
+
+        It 'is aborted by Ctrl+C while it waits, and closes its connection' {
+            $child = Start-SessionChild $code -Terminal
+            Wait-ChildLine $child 'Type lines to send; Ctrl\+D' | Out-Null
+            Wait-Until { $server.ConnectionCount -eq 1 } -Timeout 10
+            $child.Input.Write([string][char]3)
+            $result = Wait-ChildExit $child
+            $result.Exited | Should -BeTrue
+            $result.Lines -match 'after the session' | Should -BeNullOrEmpty
+            Wait-Until { $server.ConnectionCount -eq 0 } -Timeout 10
+        }
+    }
+
     Describe 'Enter-TcpSession with piped input' {
         It 'sends piped lines and prints the answers, in a child pwsh' {
             $server = Start-TcpServer -Port 0 -ScriptBlock { param($Message) "re: $($Message.Text)" }
@@ -120,7 +165,7 @@ Describe 'Enter-TcpSession' {
             $listener = New-RawListener
             try {
                 $job = Start-ThreadJob -ArgumentList $ModulePath, $listener.LocalEndpoint.Port {
-                    param($m, $p) Import-Module $m; 'é' | Enter-TcpSession 127.0.0.1 $p -NewLine "`r`n" -Encoding latin1 -Linger '00:00:02'
+                    param($m, $p) Import-Module $m; 'é' | Enter-TcpSession 127.0.0.1 $p -NewLine "`r`n" -Encoding latin1 -Linger 2
                 }
                 $peer = Receive-RawConnection $listener
                 ConvertTo-Hex (Read-RawToEnd $peer) | Should -Be 'E9-0D-0A'
@@ -139,7 +184,7 @@ Describe 'Enter-TcpSession' {
             'ping' | Enter-TcpSession -Connection $client -PassThru | Out-Null
             $client.State | Should -Be Open
             $client.MessagesSent | Should -Be 1
-            $server.MessagesReceived | Should -Be 1
+            Wait-Until { $server.MessagesReceived -eq 1 } -Because 'the echo server read the line'
         }
     }
 
@@ -155,8 +200,21 @@ Describe 'Enter-TcpSession' {
 
         It 'with -Listen and -Timeout fails with ConnectTimeout when no client comes, and frees the port' {
             $port = Get-FreeTcpPort
-            { 'x' | Enter-TcpSession -Listen -Port $port -Timeout '00:00:00.3' } | Should -Throw -ErrorId 'ConnectTimeout*'
+            { 'x' | Enter-TcpSession -Listen -Port $port -Timeout 0.3 } | Should -Throw -ErrorId 'ConnectTimeout*'
             Test-PortBindable $port | Should -BeTrue
+        }
+
+        It 'reads -Timeout and -Linger numbers as seconds, takes -Linger 0 and refuses -Timeout 0' {
+            $port = Get-FreeTcpPort
+            $r = Invoke-Captured { 'x' | Enter-TcpSession -Listen -Port $port -Timeout 0.5 }
+            $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ConnectTimeout*'
+            $r.Errors[0].Exception.Message | Should -BeLike '*within 0.5 s*'
+            $r.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.4
+            (Get-Refusal { 'x' | Enter-TcpSession 127.0.0.1 $port -Timeout 0 }).FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+            (Get-Refusal { 'x' | Enter-TcpSession 127.0.0.1 $port -Linger ([timespan]::MaxValue) }).FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+            $server = Start-TcpEchoServer -Port 0
+            'y' | Enter-TcpSession 127.0.0.1 $server.Port -Linger 0 -PassThru | Out-Null
+            Wait-Until { $server.MessagesReceived -eq 1 } -Timeout 10
         }
 
         It 'stopped (Ctrl+C) while it waits for a client, closes the listener' {
@@ -179,7 +237,7 @@ Describe 'Enter-TcpSession' {
             try {
                 $handle = Start-BackgroundScript -ArgumentList $ModulePath, $listener.LocalEndpoint.Port {
                     param($m, $p) Import-Module $m
-                    $r = Enter-TcpSession 127.0.0.1 $p -MaxLineLength 10 -Line 'x' -Linger '00:00:10' -PassThru 2>&1
+                    $r = Enter-TcpSession 127.0.0.1 $p -MaxLineLength 10 -Line 'x' -Linger 10 -PassThru 2>&1
                     $r | ForEach-Object { if ($_ -is [System.Management.Automation.ErrorRecord]) { "error $($_.FullyQualifiedErrorId)" } else { "text $($_.Text)" } }
                 }
                 $peer = Receive-RawConnection $listener

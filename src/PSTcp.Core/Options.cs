@@ -100,6 +100,14 @@ namespace PSTcp
         /// <summary>The <see cref="TcpMessage.Direction"/> of messages from accepted connections (a relay's are ClientToTarget).</summary>
         public MessageDirection AcceptedDirection { get; set; } = MessageDirection.Inbound;
 
+        /// <summary>What Format-List shows for a server's Options: the settings a user chose, in one line.</summary>
+        public override string ToString() =>
+            $"{Address}:{Port}, {Framing}, max {MaxLineLength:N0} B, {MaxConnections:N0} connections, " +
+            (QueueMessages ? $"queue {QueueCapacity:N0} {QueueFullMode}" : "no queue") +
+            (IdleTimeout > TimeSpan.Zero ? $", idle {IdleTimeout}" : string.Empty) +
+            (Certificate != null ? ", TLS" : string.Empty) +
+            (ProxyProtocol ? ", PROXY protocol" : string.Empty);
+
         /// <summary>How long a stop waits for connections to finish what they read.</summary>
         public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(5);
     }

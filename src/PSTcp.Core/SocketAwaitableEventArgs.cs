@@ -10,6 +10,8 @@ namespace PSTcp
     /// A reusable, awaitable socket operation: no allocation per receive or send, which
     /// netstandard2.0's Task-returning socket methods can't offer.
     /// Usage: <c>if (!socket.ReceiveAsync(args)) args.Complete(); int n = await args;</c>
+    /// The shape is Kestrel's (its socket transport's SocketAwaitableEventArgs): the args object is
+    /// its own awaiter, with a sentinel continuation marking a completed operation.
     /// </summary>
     internal sealed class SocketAwaitableEventArgs : SocketAsyncEventArgs, ICriticalNotifyCompletion
     {

@@ -88,7 +88,7 @@ namespace PSTcp
 
         public TcpException LastError { get; private set; }
 
-        internal TcpServerOptions Options => _options;
+        public TcpServerOptions Options => _options;
 
         /// <summary>How accepted connections' byte streams are cut into messages.</summary>
         public PSTcp.Framing.MessageFraming Framing { get; }

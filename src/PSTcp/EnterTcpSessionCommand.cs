@@ -4,7 +4,6 @@ using System.Collections.Generic;
 using System.Management.Automation;
 using System.Text;
 using System.Threading;
-using System.Threading.Channels;
 using System.Threading.Tasks;
 
 namespace PSTcp.Commands
@@ -85,11 +84,13 @@ namespace PSTcp.Commands
         /// <summary>-HostName: the connect timeout (default 10 s). -Listen: how long to wait for the client (default: until Ctrl+C).</summary>
         [Parameter(ParameterSetName = ToHost)]
         [Parameter(ParameterSetName = Listening)]
+        [TimeSpanTransformation]
         public TimeSpan Timeout { get; set; }
 
         /// <summary>After the end of input: how long to keep receiving while waiting for the peer to close.</summary>
         [Parameter(ParameterSetName = ToHost)]
         [Parameter(ParameterSetName = Listening)]
+        [TimeSpanTransformation(AllowZero = true)]
         public TimeSpan Linger { get; set; } = DefaultLinger;
 
         [Parameter(ParameterSetName = ToHost)]
@@ -121,16 +122,8 @@ namespace PSTcp.Commands
 
         protected override void BeginProcessing()
         {
-            if (Bound(nameof(Timeout)) && Timeout <= TimeSpan.Zero)
-            {
-                ThrowTcpError(new ArgumentException("Timeout must be positive.", nameof(Timeout)), Timeout);
-            }
-
-            if (Linger < TimeSpan.Zero)
-            {
-                ThrowTcpError(new ArgumentException("Linger can't be negative.", nameof(Linger)), Linger);
-            }
-
+            // Time parameters: seconds as numbers, zero (-Timeout) and overflow refused.
+            base.BeginProcessing();
             _pipelineInput = MyInvocation.ExpectingInput || Bound(nameof(Line));
             if (Listen) AcceptOne();
             else if (Connection != null) Attach(Connection);
