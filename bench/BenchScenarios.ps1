@@ -47,11 +47,13 @@ function Get-BenchScenarios([switch] $Quick, [int] $IdleConnections, [int] $Drib
         'dribble'     = @{ Args = @('dribble', '--clients', "$DribbleConnections", '--bytes', '100', '--pause-ms', '1', '--settle-ms', $settle)
                            Metrics = @(@('peak_rss_per_conn', 'peak RSS bytes/connection', 'N0'), @('peak_heap_per_conn', 'peak heap bytes/connection', 'N0'),
                                        @('complete_rss_per_conn', 'RSS bytes/connection, lines done', 'N0'), @('complete_heap_per_conn', 'heap bytes/connection, lines done', 'N0'),
-                                       @('closed_rss_per_conn', 'RSS bytes/connection, closed', 'N0'), @('closed_heap_per_conn', 'heap bytes/connection, closed', 'N0'))
+                                       @('closed_rss_per_conn', 'RSS bytes/connection, closed', 'N0'), @('closed_heap_per_conn', 'heap bytes/connection, closed', 'N0'),
+                                       @('server_cpu_ns_per_op', 'server CPU ns/segment', 'N0'))
                            Once = $true; Phases = $true }
         'idle'        = @{ Args = @('idle', '--clients', "$IdleConnections", '--push-lines', '100', '--settle-ms', $settle)
                            Metrics = @(@('idle_rss_per_conn', 'idle RSS bytes/connection', 'N0'), @('idle_heap_per_conn', 'idle heap bytes/connection', 'N0'),
-                                       @('pushed_rss_per_conn', 'RSS bytes/connection after a push', 'N0'), @('pushed_heap_per_conn', 'heap bytes/connection after a push', 'N0'))
+                                       @('pushed_rss_per_conn', 'RSS bytes/connection after a push', 'N0'), @('pushed_heap_per_conn', 'heap bytes/connection after a push', 'N0'),
+                                       @('server_cpu_ns_per_op', 'server CPU ns/line of the push', 'N0'))
                            Once = $true; Phases = $true; TimeoutSeconds = 300 }
         # Stop-Job on a consumer job while 16 clients flood (PSTcp with its queue only).
         'stopjob'     = @{ Args = @('pipelined', '--clients', '16', '--line-size', '64', '--seconds', '0.5', '--warmup', $warm)

@@ -260,3 +260,4 @@ if (-not $Scenario -and 'PSTcp' -in $Server -and (Test-Path (Join-Path $ModulePa
     if ($Quick) { $measureArgs.Repeat = 1; $measureArgs.ImportRuns = 3; $measureArgs.Lines = 200000; $measureArgs.AutoFlushLines = 20000 }
     try { & (Join-Path $BenchDir 'Measure-PowerShell.ps1') @measureArgs } catch { Write-Warning "Measure-PowerShell.ps1 failed: $_" }
 }
+if (-not $Scenario -and 'PSTcp' -in $Server) { Write-Host ''; try { & (Join-Path $BenchDir 'Measure-Handlers.ps1') -ModulePath $ModulePath -OutDir $OutDir -Repeat $(if ($Quick) { 1 } else { 3 }) } catch { Write-Warning "Measure-Handlers.ps1 failed: $_" } }

@@ -36,6 +36,7 @@ static partial class Program
         for (int i = 0; i < count; i++) lines[i] = new Pattern(i, bytes + 1, bytes + 1).Data.AsSpan(0, bytes + 1).ToArray();
 
         var started = System.Diagnostics.Stopwatch.StartNew();
+        var cpu = ServerStats.StartCpu(o.Pid); // per segment: what one small read costs the server
         for (int b = 0; b < bytes && !log.Any; b++)
         {
             for (int i = 0; i < count; i++)
@@ -49,6 +50,7 @@ static partial class Program
         }
         double dribbleSeconds = started.Elapsed.TotalSeconds;
         await Task.Delay(o.SettleMs);
+        cpu.Stop();
         await mem.Read("peak", (long)open * bytes);
 
         // Complete every line and read its echo.
@@ -84,6 +86,7 @@ static partial class Program
         result["bytes_per_connection"] = bytes;
         result["dribble_seconds"] = dribbleSeconds;
         result["segments"] = (long)open * bytes;
+        cpu.Report(result, (long)open * bytes);
         mem.PerConnection("peak", "baseline", open, "peak");
         mem.PerConnection("complete", "baseline", open, "complete");
         mem.PerConnection("closed", "baseline", open, "closed");

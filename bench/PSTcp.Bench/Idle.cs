@@ -41,6 +41,7 @@ static partial class Program
         foreach (var s in sockets) if (s != null) open++;
         await Task.Delay(o.SettleMs);
         await mem.Read("idle", 0);
+        var cpu = ServerStats.StartCpu(o.Pid); // the push only: per line echoed
 
         // The push: every connection sends its lines in one write and reads them back.
         long pushBytes = (long)pushLines * lineSize;
@@ -65,6 +66,7 @@ static partial class Program
             }
             catch (SocketException e) { log.Error($"idle: push on connection {i}: {e.SocketErrorCode}: {e.Message}"); }
         }, log, "idle: push not echoed within 60s");
+        cpu.Stop();
         await Task.Delay(o.SettleMs);
         await mem.Read("pushed", (long)open * pushBytes);
 
@@ -84,6 +86,7 @@ static partial class Program
         result["connections"] = open;
         result["open_seconds"] = openSeconds;
         result["closed_by_server"] = closedByServer;
+        cpu.Report(result, (long)open * pushLines);
         mem.PerConnection("idle", "baseline", open, "idle");
         mem.PerConnection("pushed", "baseline", open, "pushed");
     }

@@ -35,18 +35,23 @@ namespace PSTcp
 
         public ReadOnlySpan<byte> Unconsumed => new ReadOnlySpan<byte>(_array, _start, _end - _start);
 
-        /// <summary>Room to read into at the end, at most <paramref name="maxRead"/> bytes.</summary>
-        public ArraySegment<byte> GetWriteSegment(int maxRead)
+        /// <summary>
+        /// Room to read into at the end, at most <paramref name="maxRead"/> bytes. A small array
+        /// (kept for a partial message) is read into while what is waiting fits its tail
+        /// (<paramref name="waiting"/>: bytes the socket holds, when known); otherwise it grows
+        /// to a full read.
+        /// </summary>
+        public ArraySegment<byte> GetWriteSegment(int maxRead, int waiting = 0)
         {
             if (_array == null)
             {
                 _array = ArrayPool<byte>.Shared.Rent(Math.Min(ReadSize, Math.Max(SmallestArray, maxRead)));
                 _start = _end = 0;
             }
-            else if (_end == _array.Length)
+            else if (_end == _array.Length || (_array.Length < ReadSize && waiting > _array.Length - _end))
             {
                 int length = Length;
-                if (_start > 0 && _start >= _array.Length / 2)
+                if (_array.Length >= ReadSize && _start >= _array.Length / 2)
                 {
                     // Mostly consumed: move the rest to the front.
                     Buffer.BlockCopy(_array, _start, _array, 0, length);
@@ -55,8 +60,9 @@ namespace PSTcp
                 }
                 else
                 {
-                    // Full of one partial message: double (amortised O(N) copying).
-                    Replace(Math.Max(ReadSize, checked(_array.Length * 2)));
+                    // A small array outgrown, or a full one holding one partial message: at
+                    // least a full read, doubling beyond (amortised O(N) copying).
+                    Replace(Math.Max(ReadSize, checked(length * 2)));
                 }
             }
 

@@ -25,7 +25,7 @@ namespace PSTcp
     public sealed partial class TcpConnection
     {
         /// <summary>Bytes a connection may handle inline before it yields its thread.</summary>
-        internal const int InlineBudget = 256 * 1024;
+        internal const int InlineBudget = 64 * 1024;
 
         private const int PhaseWaiting = 0;
         private const int PhaseHandling = 1;
@@ -77,7 +77,10 @@ namespace PSTcp
                         }
                     }
 
-                    var segment = _buffer.GetWriteSegment(maxRead);
+                    // Holding a small array for a partial message: ask how much is waiting, so a
+                    // dribble fills its tail and a burst gets a full read.
+                    int waiting = _buffer.Capacity > 0 && _buffer.Capacity < ReceiveBuffer.ReadSize && transport.CanWaitForData ? Available(transport) : 0;
+                    var segment = _buffer.GetWriteSegment(maxRead, waiting);
                     var receive = transport.ReceiveAsync(segment);
                     if (!receive.IsCompleted) inline = 0;
                     int received = await receive.ConfigureAwait(false);
@@ -405,15 +408,18 @@ namespace PSTcp
             return n;
         }
 
-        private static bool NothingAvailable(Transport transport)
+        private static bool NothingAvailable(Transport transport) => Available(transport) == 0;
+
+        /// <summary>Bytes the socket holds for us (an ioctl); on a failure, as if plenty: the read that follows reports it.</summary>
+        private static int Available(Transport transport)
         {
             try
             {
-                return transport.Socket.Available == 0;
+                return transport.Socket.Available;
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
             {
-                return false; // the read that follows reports it
+                return int.MaxValue;
             }
         }
 

@@ -80,6 +80,10 @@ namespace PSTcp.Commands
         /// </summary>
         private bool Close(TcpConnection connection)
         {
+            // A Start-TcpServer handler closing its own connection: no flush now, the core closes
+            // it once the handler returns, after the handler's output is sent.
+            if (HandlerInvoker.IsHandling(connection)) return Wait(connection.CloseAsync(Timeout));
+
             var close = connection.CloseAsync(Timeout);
             if (WaitWithin(close, Timeout + AfterReset))
             {

@@ -1,120 +1,73 @@
 using System;
 using System.Buffers;
 using System.Collections.Generic;
-using System.Management.Automation;
-using System.Management.Automation.Runspaces;
-using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 
 namespace PSTcp.Commands
 {
     /// <summary>
-    /// Runs a scriptblock per line in a bounded pool of runspaces, off the pipeline thread, and
-    /// writes its output lines back to the client. Lines of one connection run in order (one
-    /// invocation per batch); a line whose handler throws sends nothing and is reported.
+    /// Start-TcpServer -ScriptBlock: hands each read batch of a connection to the handler
+    /// workers, which call the scriptblock per message in order, then sends what it wrote in one
+    /// write, framed. The core never calls this concurrently for one connection, so a
+    /// connection's messages stay in order while other connections run on other workers.
     /// </summary>
-    internal sealed class ScriptBlockLineHandler : LineHandler, IDisposable
+    internal class ScriptBlockLineHandler : LineHandler, IDisposable
     {
-        // One invocation per batch of lines: each line's output comes back as one array, or an
-        // ErrorRecord when the handler threw.
-        private const string BatchScript = @"
-param([string] $Handler, [object[]] $Messages)
-$__handler = [scriptblock]::Create($Handler)
-foreach ($__message in $Messages) {
-    try { , @(& $__handler $__message) }
-    catch { , $_ }
-}";
+        private static readonly HandlerAction CallHandler = HandlerAction.Call(0);
 
-        private readonly RunspacePool _pool;
-        private readonly string _script;
-        private readonly byte[] _newLine;
-
-        public ScriptBlockLineHandler(ScriptBlock scriptBlock, int throttleLimit, string modulePath, Encoding encoding)
+        public ScriptBlockLineHandler(HandlerWorkers workers, byte[] newLine)
         {
-            _script = scriptBlock.ToString();
-            Encoding = encoding;
-            _newLine = encoding.GetBytes("\n");
-            var state = InitialSessionState.CreateDefault2();
-            if (modulePath != null)
-            {
-                // Handlers can use PSTcp themselves (e.g. Send-TcpLine to another endpoint).
-                state.ImportPSModule(new[] { modulePath });
-            }
-
-            _pool = RunspaceFactory.CreateRunspacePool(state);
-            _pool.SetMinRunspaces(1);
-            _pool.SetMaxRunspaces(throttleLimit);
-            _pool.ThreadOptions = PSThreadOptions.UseNewThread;
-            _pool.Open();
+            Workers = workers;
+            NewLine = newLine;
         }
 
-        public Encoding Encoding { get; }
+        /// <summary>Null for a -Reply server whose answers are all fixed strings.</summary>
+        protected HandlerWorkers Workers { get; }
 
-        public override async ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
-            IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken)
+        /// <summary>-NewLine in the server's encoding: the terminator of Line-framed output.</summary>
+        protected byte[] NewLine { get; }
+
+        public override ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
+            IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken) =>
+            RunOnWorkersAsync(connection, messages, null, CallHandler, cancellationToken);
+
+        /// <summary>
+        /// Runs a batch on a worker and sends its output. <paramref name="actions"/> says what to
+        /// do per message, or null for <paramref name="action"/> on every one.
+        /// </summary>
+        protected async ValueTask RunOnWorkersAsync(TcpConnection connection, IReadOnlyList<TcpMessage> messages,
+            HandlerAction[] actions, HandlerAction action, CancellationToken cancellationToken)
         {
-            var batch = new object[messages.Count];
-            for (int i = 0; i < batch.Length; i++) batch[i] = messages[i];
-
-            PSDataCollection<PSObject> results;
-            using (var ps = PowerShell.Create())
+            // The core reuses its list after this call; an aborted connection returns early.
+            var copy = new TcpMessage[messages.Count];
+            for (int i = 0; i < copy.Length; i++) copy[i] = messages[i];
+            var output = new HandlerOutput(connection, NewLine);
+            var batch = new HandlerBatch(connection, copy, actions, action, output);
+            using (cancellationToken.Register(state => ((HandlerBatch)state).Cancel(), batch))
             {
-                ps.RunspacePool = _pool;
-                ps.AddScript(BatchScript).AddArgument(_script).AddArgument(batch);
-                using (cancellationToken.Register(() => ps.BeginStop(null, null)))
-                {
-                    try
-                    {
-                        results = await Task.Factory.FromAsync(ps.BeginInvoke(), ps.EndInvoke).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (e is RuntimeException || e is InvalidRunspacePoolStateException)
-                    {
-                        Report(connection, e.Message, e);
-                        return;
-                    }
-                }
-
-                foreach (var error in ps.Streams.Error)
-                {
-                    Report(connection, error.ToString(), error.Exception);
-                }
+                Workers.Post(batch);
+                await batch.Done.ConfigureAwait(false);
             }
 
-            var output = new List<byte>();
-            int lines = 0;
-            int index = 0;
-            foreach (var result in results)
+            // Not reached when cancelled: the worker may still be writing into the buffer.
+            try
             {
-                var message = index < messages.Count ? messages[index] : null;
-                index++;
-                if (result?.BaseObject is ErrorRecord thrown)
-                {
-                    Report(connection, $"The handler failed on line {message?.Sequence} of connection {connection.Id}: {thrown}", thrown.Exception);
-                    continue;
-                }
-
-                if (!(result?.BaseObject is object[] items)) continue;
-                foreach (var item in items)
-                {
-                    if (item == null) continue;
-                    var text = item is PSObject pso ? pso.ToString() : item.ToString();
-                    output.AddRange(Encoding.GetBytes(text));
-                    output.AddRange(_newLine);
-                    lines++;
-                }
+                await SendAsync(connection, output, cancellationToken).ConfigureAwait(false);
             }
-
-            if (output.Count > 0)
+            finally
             {
-                await connection.SendAsync(new ReadOnlyMemory<byte>(output.ToArray()), cancellationToken).ConfigureAwait(false);
-                connection.CountMessagesSent(lines);
+                output.Dispose();
             }
         }
 
-        private static void Report(TcpConnection connection, string message, Exception inner) =>
-            connection.Server?.RecordError(new TcpException(TcpErrorKind.HandlerFailed, message, inner), connection);
+        protected static async ValueTask SendAsync(TcpConnection connection, HandlerOutput output, CancellationToken cancellationToken)
+        {
+            if (output.Count == 0) return;
+            await connection.SendAsync(output.Written, cancellationToken).ConfigureAwait(false);
+            connection.CountMessagesSent(output.Count);
+        }
 
-        public void Dispose() => _pool.Dispose();
+        public void Dispose() => Workers?.Dispose();
     }
 }
