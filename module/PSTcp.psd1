@@ -19,9 +19,11 @@
         'Send-TcpLine'
         'Send-TcpMessage'
         'Receive-TcpMessage'
+        'Invoke-TcpRequest'
         'Get-TcpConnection'
         'Disconnect-TcpEndpoint'
         'Test-TcpEndpoint'
+        'Start-TcpRelay'
         'Enter-TcpSession'
     )
     FunctionsToExport    = @()

@@ -126,6 +126,16 @@ Describe 'Send-TcpLine -HostName closes its connection on every path' {
         @(Get-TcpConnection | Where-Object { $_.RemoteEndPoint.Port -eq $server.Port }) | Should -HaveCount 0 -Because 'it leaves the registry too'
     }
 
+    It 'when the pipeline fails upstream, for Send-TcpMessage too' {
+        $threw = $false
+        try {
+            & { 'one'; throw 'upstream failure' } | Send-TcpMessage -HostName 127.0.0.1 -Port $server.Port
+        } catch { $threw = $true }
+        $threw | Should -BeTrue
+        Wait-Until { $server.TotalConnections -eq 1 -and $server.ConnectionCount -eq 0 } -Timeout 10 -Because 'the server sees the connection close'
+        @(Get-TcpConnection | Where-Object { $_.RemoteEndPoint.Port -eq $server.Port }) | Should -HaveCount 0
+    }
+
     It 'when the pipeline is stopped (Ctrl+C) during a stuck send' {
         $listener = New-RawListener
         $send = Start-BackgroundScript {

@@ -172,3 +172,102 @@ Describe 'Send-TcpMessage framing' {
         (Read-RawAvailable $pair.Peer -Window '200ms').Length | Should -Be 0
     }
 }
+
+Describe 'Framed echo servers' {
+    BeforeAll {
+        # Sends bytes one at a time, each in a read of its own: the server has counted each
+        # byte before the next is sent, so prefixes and terminators are split across reads.
+        function Send-Dribbled($Socket, [byte[]] $Bytes, $Server) {
+            $base = $Server.BytesReceived
+            for ($i = 0; $i -lt $Bytes.Length; $i++) {
+                Send-RawBytes $Socket ([byte[]]@($Bytes[$i]))
+                Wait-Until { $Server.BytesReceived -ge $base + $i + 1 } -IntervalMilliseconds 2 -Because "byte $i was read"
+            }
+        }
+
+        $cr = [byte[]](0x0D); $lf = [byte[]](0x0A); $nul = [byte[]](0x00); $ff = [byte[]](0xFF)
+    }
+    AfterEach {
+        Close-RawClient $peer, $other
+        Clear-PSTcpState
+    }
+
+    It 'echoes <Case> byte for byte, dribbled, with Data the payload' -TestCases @(
+        @{ Case = 'Line'; Framing = @{}; Frames = { param($p) Join-Bytes $p "`n" }; Payloads = { , @((Join-Bytes 'a' $cr 'b' $nul $ff), [byte[]]@(), (Join-Bytes $cr $cr 'x')) } }
+        @{ Case = 'a text delimiter'; Framing = @{ Delimiter = '<END>' }; Frames = { param($p) Join-Bytes $p '<END>' }; Payloads = { , @((Join-Bytes 'a' $cr $lf $nul $ff '<EN'), [byte[]]@(), (Join-Bytes "`n")) } }
+        @{ Case = 'a byte delimiter'; Framing = @{ Delimiter = [byte[]](0xFE, 0x00) }; Frames = { param($p) Join-Bytes $p ([byte[]](0xFE, 0x00)) }; Payloads = { , @((Join-Bytes $cr $lf $nul $ff ([byte[]](0xFE))), (Join-Bytes 'b')) } }
+        @{ Case = 'a 4-byte big-endian prefix'; Framing = @{ Framing = 'LengthPrefix' }; Frames = { param($p) Join-Bytes ([byte[]](0, 0, 0, $p.Length)) $p }; Payloads = { , @((Join-Bytes 'a' $cr $lf $nul $ff), [byte[]]@(), (Join-Bytes $lf)) } }
+        @{ Case = 'a 2-byte little-endian prefix'; Framing = @{ Framing = 'LengthPrefix'; PrefixSize = 2; ByteOrder = 'LittleEndian' }; Frames = { param($p) Join-Bytes ([byte[]]($p.Length, 0)) $p }; Payloads = { , @((Join-Bytes $cr $lf $nul $ff), (Join-Bytes 'zz')) } }
+        @{ Case = 'a 1-byte prefix'; Framing = @{ Framing = 'LengthPrefix'; PrefixSize = 1 }; Frames = { param($p) Join-Bytes ([byte[]]@($p.Length)) $p }; Payloads = { , @((Join-Bytes $ff $lf), (Join-Bytes $nul)) } }
+        @{ Case = 'an 8-byte little-endian prefix'; Framing = @{ Framing = 'LengthPrefix'; PrefixSize = 8; ByteOrder = 'LittleEndian' }; Frames = { param($p) Join-Bytes ([byte[]]($p.Length, 0, 0, 0, 0, 0, 0, 0)) $p }; Payloads = { , @((Join-Bytes $cr $lf $nul $ff 'q')) } }
+        @{ Case = 'FixedLength'; Framing = @{ Framing = 'FixedLength'; MessageLength = 4 }; Frames = { param($p) $p }; Payloads = { , @((Join-Bytes $cr $lf $nul $ff), (Join-Bytes 'abcd')) } }
+    ) {
+        param($Case, $Framing, $Frames, $Payloads)
+        $server = Start-TcpEchoServer -Port 0 @Framing
+        $peer = New-RawClient $server.Port
+        $payloadList = & $Payloads
+        $stream = Join-Bytes @($payloadList | ForEach-Object { , (& $Frames $_) })
+        Send-Dribbled $peer $stream $server
+        ConvertTo-Hex (Read-RawBytes $peer $stream.Length) | Should -Be (ConvertTo-Hex $stream)
+        $messages = @(Receive-TcpMessage -Server $server -Count $payloadList.Count -Timeout '00:00:05')
+        $messages | Should -HaveCount $payloadList.Count
+        for ($i = 0; $i -lt $payloadList.Count; $i++) {
+            ConvertTo-Hex $messages[$i].Data | Should -Be (ConvertTo-Hex $payloadList[$i])
+        }
+    }
+
+    It 'echoes Raw reads exactly, each read one message' {
+        $server = Start-TcpEchoServer -Port 0 -Framing Raw
+        $peer = New-RawClient $server.Port
+        $stream = Join-Bytes 'a' $cr $lf $nul $ff 'b'
+        Send-Dribbled $peer $stream $server
+        ConvertTo-Hex (Read-RawBytes $peer $stream.Length) | Should -Be (ConvertTo-Hex $stream)
+        $messages = @(Receive-TcpMessage -Server $server -Count $stream.Length -Timeout '00:00:05')
+        $messages | ForEach-Object { $_.Data.Length | Should -Be 1 }
+        ConvertTo-Hex (Join-Bytes @($messages | ForEach-Object { , $_.Data })) | Should -Be (ConvertTo-Hex $stream)
+    }
+
+    It 'closes only the connection whose prefix declares over -MaxMessageLength, on the prefix alone' {
+        $server = Start-TcpEchoServer -Port 0 -Framing LengthPrefix -PrefixSize 2 -MaxMessageLength 1000
+        $job = $server | Receive-TcpMessage -AsJob
+        $other = New-RawClient $server.Port
+        $peer = New-RawClient $server.Port
+        # 1001 declared, not one payload byte sent: the server refuses without waiting for it.
+        Send-RawBytes $peer ([byte[]](0x03, 0xE9))
+        Test-RawClosed $peer -Timeout 5 | Should -BeTrue
+        Wait-Until { $job.Error.Count -ge 1 } -Timeout 5
+        $job.Error[0].FullyQualifiedErrorId | Should -BeLike 'LineTooLong*'
+        "$($server.LastError.Kind)" | Should -Be 'LineTooLong'
+        # Exactly the limit is accepted, and the other connection was never disturbed.
+        $frame = Join-Bytes ([byte[]](0x03, 0xE8)) ([byte[]]::new(1000))
+        Send-RawBytes $other $frame
+        (Read-RawBytes $other $frame.Length).Length | Should -Be 1002
+    }
+
+    It 'frames <Name> lines as encoded, aligned' -TestCases @(
+        @{ Name = 'unicode' }, @{ Name = 'bigendianunicode' }, @{ Name = 'utf32' }
+    ) {
+        param($Name)
+        $encoding = switch ($Name) { 'unicode' { [Text.Encoding]::Unicode } 'bigendianunicode' { [Text.Encoding]::BigEndianUnicode } 'utf32' { [Text.Encoding]::UTF32 } }
+        $server = Start-TcpEchoServer -Port 0 -Encoding $Name
+        $client = Connect-TcpEndpoint 127.0.0.1 $server.Port -Encoding $Name
+        # U+0A41 holds the byte 0x0A; CRLF lines lose their CR as encoded.
+        $lines = 'AB', "C`u{0A41}D", 'EF'
+        Send-TcpLine $client -Line $lines[0], $lines[1]
+        Send-TcpLine $client -Line $lines[2] -NewLine "`r`n"
+        $server.Framing.Encoding.WebName | Should -Be $encoding.WebName
+        (Receive-TcpMessage -Server $server -Count 3 -Timeout '00:00:05').Text | Should -Be $lines
+        (Receive-TcpMessage -Connection $client -Count 3 -Timeout '00:00:05').Text | Should -Be $lines
+    }
+
+    It 'sends Send-TcpMessage frames that a framed server reads back as the messages' {
+        $server = Start-TcpEchoServer -Port 0 -Framing LengthPrefix -PrefixSize 2
+        $client = Connect-TcpEndpoint 127.0.0.1 $server.Port -Framing LengthPrefix -PrefixSize 2
+        $binary = [byte[]](0x0D, 0x0A, 0x00, 0xFF)
+        Send-TcpMessage $client -Message 'hello', $binary, ''
+        $echoes = @(Receive-TcpMessage -Connection $client -Count 3 -Timeout '00:00:05')
+        $echoes[0].Text | Should -Be 'hello'
+        ConvertTo-Hex $echoes[1].Data | Should -Be '0D-0A-00-FF'
+        $echoes[2].Data.Length | Should -Be 0
+    }
+}

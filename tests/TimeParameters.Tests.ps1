@@ -70,6 +70,9 @@ Describe 'Time parameters' {
         @{ Name = 'Start-TcpServer -IdleTimeout'; Case = { param($v) Start-TcpServer -Port 0 -ScriptBlock { $args[0].Text } -IdleTimeout $v } }
         @{ Name = 'Disconnect-TcpEndpoint -Timeout'; Case = { param($v) Connect-TcpEndpoint 127.0.0.1 $server.Port | Disconnect-TcpEndpoint -Timeout $v } }
         @{ Name = 'Stop-TcpServer -Timeout'; Case = { param($v) Stop-TcpServer -Server $server -Timeout $v } }
+        @{ Name = 'Start-TcpRelay -ConnectTimeout'; Case = { param($v) Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort $server.Port -ConnectTimeout $v } }
+        @{ Name = 'Invoke-TcpRequest -Timeout'; Case = { param($v) Invoke-TcpRequest -HostName 127.0.0.1 -Port $server.Port -Message x -Count 1 -Timeout $v } }
+        @{ Name = 'Test-TcpEndpoint -Timeout'; Case = { param($v) Test-TcpEndpoint -HostName 127.0.0.1 -Port $server.Port -Timeout $v } }
     ) {
         foreach ($v in [timespan]::MaxValue, 1e20) {
             $e = Get-Refusal { & $Case $v }

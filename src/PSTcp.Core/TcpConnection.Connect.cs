@@ -12,8 +12,25 @@ namespace PSTcp
         /// Resolves <paramref name="host"/>, connects to the first address that accepts within
         /// <paramref name="timeout"/>, and starts receiving into a queue of its own.
         /// </summary>
-        public static async Task<TcpConnection> ConnectAsync(
-            string host, int port, ConnectionOptions options, TimeSpan timeout, CancellationToken cancellationToken)
+        public static Task<TcpConnection> ConnectAsync(
+            string host, int port, ConnectionOptions options, TimeSpan timeout, CancellationToken cancellationToken) =>
+            ConnectAsync(host, port, options, timeout, cancellationToken, null, null, MessageDirection.Inbound, null, null);
+
+        /// <summary>
+        /// Connects like the overload above, for a relay: the connection's reads go to
+        /// <paramref name="handler"/> (its <see cref="LineHandler.OnDataAsync"/> and receive-end hooks), its
+        /// messages into <paramref name="queue"/> (a queue of its own when null) with <paramref name="direction"/>.
+        /// </summary>
+        public static Task<TcpConnection> ConnectAsync(
+            string host, int port, ConnectionOptions options, TimeSpan timeout, CancellationToken cancellationToken,
+            LineHandler handler, MessageQueue queue, MessageDirection direction) =>
+            ConnectAsync(host, port, options, timeout, cancellationToken, handler, queue, direction, null, null);
+
+        /// <summary>As above; a PROXY header (options.SendProxyProtocol) names <paramref name="proxySource"/> and
+        /// <paramref name="proxyDestination"/> instead of the socket's own end points (a relay's client).</summary>
+        internal static async Task<TcpConnection> ConnectAsync(
+            string host, int port, ConnectionOptions options, TimeSpan timeout, CancellationToken cancellationToken,
+            LineHandler handler, MessageQueue queue, MessageDirection direction, IPEndPoint proxySource, IPEndPoint proxyDestination)
         {
             options.Validate();
             var target = host.IndexOf(':') >= 0 && !host.StartsWith("[", StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
@@ -27,10 +44,14 @@ namespace PSTcp
                     try
                     {
                         var socket = await ConnectSocketAsync(new IPEndPoint(address, port), timeoutCts.Token).ConfigureAwait(false);
-                        await SendProxyHeaderAsync(socket, options.SendProxyProtocol, null, null, timeoutCts.Token).ConfigureAwait(false);
+                        await SendProxyHeaderAsync(socket, options.SendProxyProtocol, proxySource, proxyDestination, timeoutCts.Token).ConfigureAwait(false);
                         var transport = await StartTransportAsync(socket, host, options, timeoutCts.Token).ConfigureAwait(false);
-                        var queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode);
-                        var connection = new TcpConnection(transport, options, queue, handler: null, server: null);
+                        // A queue of its own ends with the connection; a shared one (a relay's) lives on.
+                        var connection = new TcpConnection(transport, options, queue ?? new MessageQueue(options.QueueCapacity, options.QueueFullMode),
+                            handler, server: null, ownsQueue: queue == null)
+                        {
+                            Direction = direction,
+                        };
                         connection.Start();
                         return connection;
                     }

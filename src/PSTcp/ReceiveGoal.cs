@@ -35,14 +35,21 @@ namespace PSTcp.Commands
             _byteCount = byteCount;
             if (stream != null)
             {
+                // Checking only (Check) has no connection yet, and no splitter.
                 _splitter = byteCount > 0 ? StreamSplitter.ForByteCount(byteCount) : StreamSplitter.ForPattern(until, stream.Encoding);
             }
         }
 
         /// <summary>Checks the parameters against the source; an <see cref="ArgumentException"/> names the one at fault.</summary>
-        public static ReceiveGoal Create(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, TcpConnection connection)
+        public static ReceiveGoal Create(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, TcpConnection connection) =>
+            Create(count, until, simpleMatch, caseSensitive, byteCount, connection != null && connection.Framing.Kind == FramingKind.Raw, connection);
+
+        /// <summary>Checks the parameters before a connection exists (it will be Raw or not); the goal is not kept.</summary>
+        public static void Check(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, bool raw) =>
+            Create(count, until, simpleMatch, caseSensitive, byteCount, raw, null);
+
+        private static ReceiveGoal Create(int? count, string until, bool simpleMatch, bool caseSensitive, int? byteCount, bool raw, TcpConnection connection)
         {
-            var raw = connection != null && connection.Framing.Kind == FramingKind.Raw;
             if (byteCount.HasValue && !raw)
             {
                 throw new ArgumentException("-ByteCount reads the byte stream of a connection opened with -Framing Raw.", "ByteCount");
@@ -80,6 +87,15 @@ namespace PSTcp.Commands
 
             return new ReceiveGoal(count, regex, stream ? connection : null, byteCount ?? 0);
         }
+
+        /// <summary>A stream read: the goal frames the bytes itself (see <see cref="Offer"/>).</summary>
+        public bool IsStream => _stream != null;
+
+        /// <summary>Messages still wanted after <see cref="Begin"/>, for the consumer; null without -Count, or on a stream read.</summary>
+        public int? RemainingCount => _stream == null && _count.HasValue ? _count.Value - _received : (int?)null;
+
+        /// <summary>-Until on whole messages, for the consumer; null without it, or on a stream read.</summary>
+        public Predicate<TcpMessage> Until => _stream == null && _until != null ? (Predicate<TcpMessage>)(m => _until.IsMatch(m.Text)) : null;
 
         /// <summary>Whether the receive has what it waited for.</summary>
         public bool IsMet { get; private set; }

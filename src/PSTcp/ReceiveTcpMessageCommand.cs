@@ -35,6 +35,22 @@ namespace PSTcp.Commands
         [Parameter, TimeSpanTransformation]
         public TimeSpan Timeout { get; set; }
 
+        /// <summary>Stop after the first message whose Text matches this regex (on a Raw connection: a stream read up to the match).</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public string Until { get; set; }
+
+        [Parameter]
+        public SwitchParameter SimpleMatch { get; set; }
+
+        [Parameter]
+        public SwitchParameter CaseSensitive { get; set; }
+
+        /// <summary>On a Raw connection: one message of exactly this many bytes.</summary>
+        [Parameter]
+        [ValidateRange(1, int.MaxValue)]
+        public int ByteCount { get; set; }
+
         [Parameter]
         public SwitchParameter AsJob { get; set; }
 
@@ -60,10 +76,16 @@ namespace PSTcp.Commands
             var limit = MyInvocation.BoundParameters.ContainsKey(nameof(Count)) ? Count : (int?)null;
             var timeout = MyInvocation.BoundParameters.ContainsKey(nameof(Timeout)) ? Timeout : (TimeSpan?)null;
             var verbose = MyInvocation.BoundParameters.TryGetValue("Verbose", out var v) && ((SwitchParameter)v).IsPresent;
+            var goal = NewGoal(limit);
             if (AsJob)
             {
+                if (goal.IsStream)
+                {
+                    ThrowTcpError(new ArgumentException("A stream read (-Until or -ByteCount on a Raw connection) runs here, not as a job.", nameof(AsJob)), Connection);
+                }
+
                 var stop = new CancellationTokenSource();
-                var job = new TcpConsumerJob(NewConsumer(limit, timeout, verbose, stop.Token), stop, MyInvocation.Line, Name);
+                var job = new TcpConsumerJob(NewConsumer(limit, timeout, goal.Until, verbose, stop.Token), stop, MyInvocation.Line, Name);
                 JobRepository.Add(job);
                 job.Start();
                 WriteVerbose($"Consumer job {job.Id} ({job.Name}) takes messages from {job.Source}.");
@@ -71,43 +93,29 @@ namespace PSTcp.Commands
                 return;
             }
 
-            using (var consumer = NewConsumer(limit, timeout, verbose, Cancellation))
+            // Here and now: the shared consumer loop, run by ReceiveLoop with the goal (-Until, -ByteCount).
+            ReceiveLoop.Receive(this, Source, Location, (object)Server ?? Connection, goal, timeout, verbose);
+        }
+
+        private IMessageSource Source => Server != null ? Server.AsSource() : Connection.AsSource();
+
+        private string Location => Server != null ? Server.LocalEndPoint.ToString() : Connection.RemoteEndPoint.ToString();
+
+        private MessageConsumer NewConsumer(int? limit, TimeSpan? timeout, Predicate<TcpMessage> until, bool verbose, CancellationToken cancellation) =>
+            new MessageConsumer(Source, Location, (object)Server ?? Connection, limit, timeout, until, verbose, cancellation);
+
+        /// <summary>-Count, -Until and -ByteCount checked against the source (stream reads need a Raw connection).</summary>
+        private ReceiveGoal NewGoal(int? limit)
+        {
+            var byteCount = MyInvocation.BoundParameters.ContainsKey(nameof(ByteCount)) ? ByteCount : (int?)null;
+            try
             {
-                Receive(consumer);
+                return ReceiveGoal.Create(limit, Until, SimpleMatch, CaseSensitive, byteCount, Connection);
             }
-        }
-
-        private MessageConsumer NewConsumer(int? limit, TimeSpan? timeout, bool verbose, CancellationToken cancellation)
-        {
-            IMessageSource source = Server != null ? Server.AsSource() : Connection.AsSource();
-            var location = Server != null ? Server.LocalEndPoint.ToString() : Connection.RemoteEndPoint.ToString();
-            return new MessageConsumer(source, location, (object)Server ?? Connection, limit, timeout, until: null, verbose, cancellation);
-        }
-
-        /// <summary>Runs the consumer loop here, writing what it takes on the pipeline thread.</summary>
-        private void Receive(MessageConsumer consumer)
-        {
-            while (true)
+            catch (ArgumentException e)
             {
-                var next = consumer.MoveNextAsync();
-                bool more;
-                try
-                {
-                    more = next.IsCompletedSuccessfully ? next.Result : next.AsTask().GetAwaiter().GetResult();
-                }
-                catch (OperationCanceledException) when (Cancellation.IsCancellationRequested)
-                {
-                    throw new PipelineStoppedException();
-                }
-
-                if (!more) return;
-                switch (consumer.CurrentKind)
-                {
-                    case ConsumedKind.Message: WriteObject(consumer.Current); break;
-                    case ConsumedKind.Error: WriteError((ErrorRecord)consumer.Current); break;
-                    case ConsumedKind.Warning: WriteWarning((string)consumer.Current); break;
-                    default: WriteVerbose((string)consumer.Current); break;
-                }
+                ThrowTcpError(e, (object)Server ?? Connection);
+                return null;
             }
         }
     }

@@ -11,7 +11,7 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsCommunications.Send, "TcpMessage", DefaultParameterSetName = ToConnection)]
     [OutputType(typeof(TcpConnection))]
-    public sealed class SendTcpMessageCommand : FramingCmdlet
+    public sealed class SendTcpMessageCommand : FramingCmdlet, IDisposable
     {
         private const string ToConnection = "Connection";
         private const string ToHost = "HostName";
@@ -71,6 +71,7 @@ namespace PSTcp.Commands
                 ApplyFraming(options);
                 _target = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero);
                 _ownsConnection = true;
+                TcpRegistry.Add(_target);
             }
             else if (HasFramingParameters)
             {
@@ -85,6 +86,7 @@ namespace PSTcp.Commands
             if (_buffer == null || _buffer.Connection != connection)
             {
                 Flush();
+                _buffer?.Dispose();
                 _buffer = new LineBuffer(connection, connection.Encoding, NewLine);
             }
 
@@ -104,10 +106,10 @@ namespace PSTcp.Commands
             {
                 try
                 {
-                    if (!Append(message, framing))
+                    if (!Append(_buffer, message, framing))
                     {
                         Flush();
-                        Append(message, framing);
+                        Append(_buffer, message, framing);
                     }
                 }
                 catch (ArgumentException e)
@@ -124,6 +126,7 @@ namespace PSTcp.Commands
             if (_ownsConnection && _target != null)
             {
                 Wait(_target.CloseAsync(TimeSpan.FromSeconds(2)));
+                TcpRegistry.Remove(_target);
             }
 
             if (PassThru && (_target ?? Connection) != null)
@@ -132,24 +135,44 @@ namespace PSTcp.Commands
             }
         }
 
-        private bool Append(object message, Framing.MessageFraming framing)
+        protected override void StopProcessing()
+        {
+            base.StopProcessing();
+            // Ctrl+C: a send stuck on a peer that doesn't read ends with the connection.
+            if (_ownsConnection) _target?.Abort();
+        }
+
+        /// <summary>Also runs when the pipeline fails upstream: the -HostName connection must not outlive it.</summary>
+        public void Dispose()
+        {
+            _buffer?.Dispose();
+            _buffer = null;
+            if (_ownsConnection && _target != null)
+            {
+                if (_target.State != ConnectionState.Closed) _target.Abort();
+                TcpRegistry.Remove(_target);
+            }
+        }
+
+        /// <summary>Adds one message to the batch (false: the batch is full, send it first); ArgumentException when the framing refuses it.</summary>
+        internal static bool Append(LineBuffer buffer, object message, Framing.MessageFraming framing)
         {
             var value = message is PSObject pso ? pso.BaseObject : message;
             switch (value)
             {
                 case byte[] bytes:
-                    return _buffer.AppendFrame(bytes, framing);
+                    return buffer.AppendFrame(bytes, framing);
                 case TcpMessage received:
-                    return _buffer.AppendFrame(received.Data, framing);
+                    return buffer.AppendFrame(received.Data, framing);
                 case byte b:
                     // A byte array piped without the unary comma arrives one byte at a time.
-                    return _buffer.AppendFrame(new[] { b }, framing);
+                    return buffer.AppendFrame(new[] { b }, framing);
                 case null:
-                    return _buffer.AppendFrame(string.Empty, framing);
+                    return buffer.AppendFrame(string.Empty, framing);
                 case string text:
-                    return _buffer.AppendFrame(text, framing);
+                    return buffer.AppendFrame(text, framing);
                 default:
-                    return _buffer.AppendFrame(LanguagePrimitives.ConvertTo<string>(message), framing);
+                    return buffer.AppendFrame(LanguagePrimitives.ConvertTo<string>(message), framing);
             }
         }
 

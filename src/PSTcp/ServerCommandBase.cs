@@ -65,6 +65,15 @@ namespace PSTcp.Commands
         [Parameter]
         public SecureString CertificatePassword { get; set; }
 
+        /// <summary>Each connection must start with a PROXY v1 or v2 header; its source becomes RemoteEndPoint.</summary>
+        [Parameter]
+        public SwitchParameter ProxyProtocol { get; set; }
+
+        /// <summary>Addresses and CIDR ranges PROXY headers are accepted from (default: loopback).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string[] TrustedProxy { get; set; }
+
         /// <summary>Validates the parameters and binds the server; terminating errors on failure.</summary>
         protected TcpServer StartServer(LineHandler handler)
         {
@@ -82,10 +91,13 @@ namespace PSTcp.Commands
                 AllowedRemoteAddresses = AllowedRemoteAddress?.Select(ParseRange).ToList(),
                 Certificate = LoadCertificate(),
                 QueueMessages = !NoQueue,
+                ProxyProtocol = ProxyProtocol,
+                TrustedProxies = TrustedProxy?.Select(ParseRange).ToList(),
             };
             // Framing (FramingCmdlet): checked here, so a bad combination fails before binding.
             ApplyFraming(options);
 
+            ConfigureOptions(options);
             TcpServer server = null;
             try
             {
@@ -101,6 +113,11 @@ namespace PSTcp.Commands
                 (options.Certificate != null ? $" with TLS ({options.Certificate.Subject})" : string.Empty) +
                 (options.AllowedRemoteAddresses == null ? "." : $", allowing {string.Join(", ", options.AllowedRemoteAddresses)}."));
             return server;
+        }
+
+        /// <summary>Lets a server cmdlet adjust the options built from the shared parameters before the server starts.</summary>
+        protected virtual void ConfigureOptions(TcpServerOptions options)
+        {
         }
 
         private X509Certificate2 LoadCertificate()

@@ -34,7 +34,6 @@ namespace PSTcp.Commands
         public const string CertificateInvalid = nameof(TcpErrorKind.CertificateInvalid);
         public const string InvalidAddressRange = "InvalidAddressRange";
         public const string ServerKeepsNoMessages = "ServerKeepsNoMessages";
-        public const string ConsumerFailed = "ConsumerFailed";
 
         /// <summary>A parameter value the cmdlet refuses: InvalidArgument.</summary>
         public static ErrorRecord InvalidArgument(string message, object target) =>

@@ -1,0 +1,187 @@
+using System;
+using System.Management.Automation;
+using System.Text;
+
+namespace PSTcp.Commands
+{
+    /// <summary>
+    /// Invoke-TcpRequest: a request/response exchange in one command. Sends the messages
+    /// (framed like Send-TcpMessage), then writes the reply: one message by default, or -Count
+    /// messages, up to a match of -Until, or -ByteCount bytes of a Raw stream. With -HostName and
+    /// -Port it connects first and closes after.
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Invoke, "TcpRequest", DefaultParameterSetName = ToHost)]
+    [OutputType(typeof(TcpMessage))]
+    public sealed class InvokeTcpRequestCommand : FramingCmdlet
+    {
+        private const string ToHost = "HostName";
+        private const string ToConnection = "Connection";
+        internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
+
+        private volatile TcpConnection _owned;
+
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ToHost)]
+        [Alias("ComputerName", "Host")]
+        [ValidateNotNullOrEmpty]
+        public string HostName { get; set; }
+
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = ToHost)]
+        [ValidateRange(1, 65535)]
+        public int Port { get; set; }
+
+        [Parameter(Mandatory = true, ParameterSetName = ToConnection)]
+        [ConnectionTransformation]
+        [ArgumentCompleter(typeof(ConnectionCompleter))]
+        public TcpConnection Connection { get; set; }
+
+        /// <summary>The request: strings, byte arrays or TcpMessages, as for Send-TcpMessage.</summary>
+        [Parameter(Position = 2, ParameterSetName = ToHost)]
+        [Parameter(Position = 0, ParameterSetName = ToConnection)]
+        [MessageTransformation]
+        [AllowEmptyString]
+        [AllowEmptyCollection]
+        public object[] Message { get; set; }
+
+        /// <summary>The reply is this many messages.</summary>
+        [Parameter]
+        [ValidateRange(1, int.MaxValue)]
+        public int Count { get; set; }
+
+        /// <summary>The reply ends with the first message (or, on a Raw stream, the bytes) matching this regex.</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public string Until { get; set; }
+
+        [Parameter]
+        public SwitchParameter SimpleMatch { get; set; }
+
+        [Parameter]
+        public SwitchParameter CaseSensitive { get; set; }
+
+        /// <summary>On a Raw connection: the reply is exactly this many bytes.</summary>
+        [Parameter]
+        [ValidateRange(1, int.MaxValue)]
+        public int ByteCount { get; set; }
+
+        /// <summary>One deadline for connecting, sending and the whole reply.</summary>
+        [Parameter]
+        [TimeSpanTransformation]
+        public TimeSpan Timeout { get; set; } = DefaultTimeout;
+
+        [Parameter(ParameterSetName = ToHost)]
+        [EncodingTransformation]
+        [ArgumentCompleter(typeof(EncodingCompleter))]
+        public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
+
+        /// <summary>Line framing: the terminator after each request message (default LF).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string NewLine { get; set; }
+
+        protected override void EndProcessing()
+        {
+            if (ParameterSetName == ToConnection && HasFramingParameters)
+            {
+                ThrowTcpError(new ArgumentException(
+                    "The framing parameters apply to -HostName only: a connection keeps the framing it was opened with.", nameof(Framing)), Connection);
+            }
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var connection = Connection;
+            ConnectionOptions options = null;
+            if (connection == null)
+            {
+                // Check everything before connecting, so a bad argument costs no connection.
+                options = new ConnectionOptions { Name = $"{HostName}:{Port}", Encoding = Encoding };
+                ApplyFraming(options);
+            }
+
+            if (connection == null)
+            {
+                CreateGoal(null, options.Framing == PSTcp.Framing.FramingKind.Raw);
+                connection = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero);
+                _owned = connection;
+            }
+
+            bool done = false;
+            try
+            {
+                var goal = CreateGoal(connection, false);
+                Send(connection);
+                var left = Timeout - clock.Elapsed;
+                var verbose = MyInvocation.BoundParameters.TryGetValue("Verbose", out var v) && ((SwitchParameter)v).IsPresent;
+                ReceiveLoop.Receive(this, connection.AsSource(), connection.RemoteEndPoint.ToString(), connection, goal,
+                    left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1), verbose);
+                done = true;
+            }
+            finally
+            {
+                if (Connection == null)
+                {
+                    // Ours: closed gracefully after the reply; reset when the exchange failed or was stopped.
+                    if (done) Wait(connection.CloseAsync(TimeSpan.FromSeconds(2)));
+                    else connection.Abort();
+                }
+            }
+        }
+
+        protected override void StopProcessing()
+        {
+            base.StopProcessing();
+            // Ctrl+C: a send stuck on a peer that doesn't read ends with the connection.
+            _owned?.Abort();
+        }
+
+        /// <summary>The reply's end; with no connection yet, only checks the parameters (for a connection that will be Raw or not).</summary>
+        private ReceiveGoal CreateGoal(TcpConnection connection, bool raw)
+        {
+            var bound = MyInvocation.BoundParameters;
+            int? count = bound.ContainsKey(nameof(Count)) ? Count : (int?)null;
+            int? byteCount = bound.ContainsKey(nameof(ByteCount)) ? ByteCount : (int?)null;
+            // The default reply is one message: what a request/response protocol answers
+            // (on a Raw connection, what the first read delivered).
+            if (count == null && byteCount == null && Until == null) count = 1;
+            try
+            {
+                if (connection != null) return ReceiveGoal.Create(count, Until, SimpleMatch, CaseSensitive, byteCount, connection);
+                ReceiveGoal.Check(count, Until, SimpleMatch, CaseSensitive, byteCount, raw);
+            }
+            catch (ArgumentException e)
+            {
+                ThrowTcpError(e, (object)connection ?? HostName);
+            }
+
+            return null;
+        }
+
+        private void Send(TcpConnection connection)
+        {
+            if (Message == null || Message.Length == 0) return;
+            using (var buffer = new LineBuffer(connection, connection.Encoding, NewLine))
+            {
+                SendAll(buffer, connection);
+            }
+        }
+
+        private void SendAll(LineBuffer buffer, TcpConnection connection)
+        {
+            foreach (var message in Message)
+            {
+                try
+                {
+                    if (!SendTcpMessageCommand.Append(buffer, message, connection.Framing))
+                    {
+                        buffer.Send(this, "message");
+                        SendTcpMessageCommand.Append(buffer, message, connection.Framing);
+                    }
+                }
+                catch (ArgumentException e)
+                {
+                    WriteTcpError(e, message);
+                }
+            }
+
+            buffer.Send(this, "message");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using System;
+using System.Management.Automation;
+
+namespace PSTcp.Commands
+{
+    /// <summary>
+    /// Start-TcpRelay: a server that forwards every accepted connection to -TargetHost:-TargetPort,
+    /// byte for byte both ways, and (unless -NoQueue) frames both directions into its queue.
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Start, "TcpRelay")]
+    [OutputType(typeof(TcpServer))]
+    public sealed class StartTcpRelayCommand : ServerCommandBase
+    {
+        internal static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(10);
+
+        private ConnectionOptions _targetOptions;
+
+        [Parameter(Mandatory = true)]
+        [ValidateNotNullOrEmpty]
+        public string TargetHost { get; set; }
+
+        [Parameter(Mandatory = true)]
+        [ValidateRange(1, 65535)]
+        public int TargetPort { get; set; }
+
+        /// <summary>How long connecting to the target may take before that client is closed.</summary>
+        [Parameter]
+        [TimeSpanTransformation]
+        public TimeSpan ConnectTimeout { get; set; } = DefaultConnectTimeout;
+
+        /// <summary>Speak TLS to the target, validating its certificate unless -SkipCertificateCheck.</summary>
+        [Parameter]
+        public SwitchParameter UseTls { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string TargetServerName { get; set; }
+
+        [Parameter]
+        public SwitchParameter SkipCertificateCheck { get; set; }
+
+        /// <summary>Tell the target who each client is with a PROXY protocol header.</summary>
+        [Parameter]
+        public ProxyProtocolVersion SendProxyProtocol { get; set; } = ProxyProtocolVersion.None;
+
+        protected override void EndProcessing()
+        {
+            if (ConnectTimeout <= TimeSpan.Zero)
+            {
+                ThrowTcpError(new ArgumentException("ConnectTimeout must be positive.", nameof(ConnectTimeout)), ConnectTimeout);
+            }
+
+            _targetOptions = new ConnectionOptions
+            {
+                UseTls = UseTls || SkipCertificateCheck || TargetServerName != null,
+                TlsServerName = TargetServerName,
+                SkipCertificateCheck = SkipCertificateCheck,
+                SendProxyProtocol = SendProxyProtocol,
+            };
+
+            var handler = new RelayHandler(TargetHost, TargetPort, _targetOptions, ConnectTimeout, queueMessages: !NoQueue);
+            var server = StartServer(handler);
+            // Target connections' messages carry the relay's name as their Source; a generated
+            // name is known only now (a client in the first microseconds keeps a null one).
+            _targetOptions.Name = server.Name;
+            WriteVerbose($"{server.Name} relays {server.LocalEndPoint} to {TargetHost}:{TargetPort}" +
+                (_targetOptions.UseTls ? " with TLS" : string.Empty) +
+                (SendProxyProtocol != ProxyProtocolVersion.None ? $", sending PROXY {SendProxyProtocol} headers." : "."));
+            WriteObject(server);
+        }
+
+        /// <summary>Client-to-target messages are marked as such; target-to-client ones are framed like them.</summary>
+        protected override void ConfigureOptions(TcpServerOptions options)
+        {
+            options.AcceptedDirection = MessageDirection.ClientToTarget;
+            if (NoQueue)
+            {
+                // Nothing is queued, so nothing needs framing: any stream passes, however long its lines.
+                options.Framing = PSTcp.Framing.FramingKind.Raw;
+            }
+
+            _targetOptions.Name = options.Name;
+            _targetOptions.Encoding = options.Encoding;
+            _targetOptions.MaxLineLength = options.MaxLineLength;
+            _targetOptions.QueueCapacity = options.QueueCapacity;
+            _targetOptions.QueueFullMode = options.QueueFullMode;
+            _targetOptions.Framing = options.Framing;
+            _targetOptions.Delimiter = options.Delimiter;
+            _targetOptions.DelimiterText = options.DelimiterText;
+            _targetOptions.PrefixSize = options.PrefixSize;
+            _targetOptions.ByteOrder = options.ByteOrder;
+            _targetOptions.MessageLength = options.MessageLength;
+        }
+    }
+}
