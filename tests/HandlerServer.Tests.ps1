@@ -176,6 +176,15 @@ Describe 'Start-TcpServer -ScriptBlock: failures are visible and cost one messag
         "$($errors[3])" | Should -BeLike '*/no/such/path/here*message 4*'
         $job.State | Should -Be 'Running'
     }
+
+    It 'tells a -Verbose consumer of each failure too' {
+        $server = Start-TcpServer -Port 0 -ScriptBlock { param($Message) if ($Message.Text -eq 'bad') { throw 'kaboom' } else { 'fine' } }
+        $job = $server | Receive-TcpMessage -AsJob -Verbose
+        $client = New-RawClient $server.Port
+        Test-Exchange $client "bad`ngood`n" "fine`n" | Should -BeExactly "fine`n"
+        Wait-Until { @($job.Verbose | Where-Object Message -Like '*kaboom*').Count -ge 1 } -Because 'the failure in the verbose stream'
+        @($job.Error).Count | Should -Be 1
+    }
 }
 
 Describe 'Start-TcpServer -ScriptBlock: order and independence' {

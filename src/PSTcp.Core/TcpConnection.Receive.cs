@@ -37,8 +37,11 @@ namespace PSTcp
         private readonly bool _queueMessages;
         private readonly bool _handlerNeedsMessages;
         private readonly ReceiveBuffer _buffer = new ReceiveBuffer();
-        private readonly List<TcpMessage> _handlerMessages = new List<TcpMessage>();
-        private MessageQueue.Entry[] _entries = new MessageQueue.Entry[16];
+        private List<TcpMessage> _handlerMessages;
+
+        // A batch's entries, rented for the batch only: a connection that once read a thousand
+        // messages at a time must not keep an array for a thousand while it idles.
+        private MessageQueue.Entry[] _entries = Array.Empty<MessageQueue.Entry>();
         private long _sequence;
         private int _phase;
         private volatile bool _stopping;
@@ -147,9 +150,11 @@ namespace PSTcp
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
             {
-                if (!ClosingByUs && IsReset(e))
+                // A reset is a normal end of a connection (a health check's, a killed client's):
+                // an error only on a client connection, whose consumer must know its source broke,
+                // or when it dropped a partial message the peer never finished.
+                if (!ClosingByUs && IsReset(e) && (Server == null || _buffer.Length > 0))
                 {
-                    // A partial message before a reset is dropped: the peer never finished it.
                     Fail(new TcpException(TcpErrorKind.ConnectionReset, $"Connection {Id} to {RemoteEndPoint} was reset by the peer.", e));
                 }
             }
@@ -196,10 +201,29 @@ namespace PSTcp
 
         private void AddEntry(int index, int offsetInBatch, int length)
         {
-            if (index == _entries.Length) Array.Resize(ref _entries, _entries.Length * 2);
+            ++_sequence;
+            if (!_queueMessages && !_handlerNeedsMessages) return;
+            if (index == _entries.Length) GrowEntries();
             _entries[index].Offset = offsetInBatch;
             _entries[index].Length = length;
-            _entries[index].Sequence = ++_sequence;
+            _entries[index].Sequence = _sequence;
+        }
+
+        private void GrowEntries()
+        {
+            var pool = System.Buffers.ArrayPool<MessageQueue.Entry>.Shared;
+            var entries = pool.Rent(Math.Max(256, _entries.Length * 2));
+            Array.Copy(_entries, entries, _entries.Length);
+            ReturnEntries();
+            _entries = entries;
+        }
+
+        private void ReturnEntries()
+        {
+            if (_entries.Length == 0) return;
+            Array.Clear(_entries, 0, _entries.Length);
+            System.Buffers.ArrayPool<MessageQueue.Entry>.Shared.Return(_entries);
+            _entries = Array.Empty<MessageQueue.Entry>();
         }
 
         private async ValueTask EndOfStreamAsync(CancellationToken token)
@@ -265,18 +289,20 @@ namespace PSTcp
                 {
                     if (_handlerNeedsMessages)
                     {
-                        for (int i = 0; i < count; i++) _handlerMessages.Add(_entries[i].ToMessage());
+                        var list = _handlerMessages ?? (_handlerMessages = new List<TcpMessage>());
+                        for (int i = 0; i < count; i++) list.Add(_entries[i].ToMessage());
                     }
 
                     Volatile.Write(ref _inHandler, true);
                     try
                     {
-                        await _handler.OnLinesAsync(this, new ReadOnlySequence<byte>(array, offset, length), _handlerMessages, count, token).ConfigureAwait(false);
+                        await _handler.OnLinesAsync(this, new ReadOnlySequence<byte>(array, offset, length),
+                            (IReadOnlyList<TcpMessage>)_handlerMessages ?? Array.Empty<TcpMessage>(), count, token).ConfigureAwait(false);
                     }
                     finally
                     {
                         Volatile.Write(ref _inHandler, false);
-                        _handlerMessages.Clear();
+                        _handlerMessages?.Clear();
                     }
                 }
 
@@ -295,8 +321,8 @@ namespace PSTcp
             }
             finally
             {
-                // Stale entries would keep the block alive.
-                Array.Clear(_entries, 0, count);
+                // Stale entries would keep the block alive; the array goes back to the pool.
+                ReturnEntries();
             }
         }
 

@@ -53,6 +53,8 @@ namespace PSTcp.Commands
             _onError = (_, e) =>
             {
                 _reportedError = e.Error;
+                // -Verbose tells the story of the source: a failing handler is part of it.
+                if (verbose && e.Error.Kind == TcpErrorKind.HandlerFailed) Notice(ConsumedKind.Verbose, e.Error.Message);
                 Notice(ConsumedKind.Error, TcpErrors.From(e.Error, (object)e.Connection ?? e.Error));
             };
             source.ErrorReported += _onError;
@@ -102,7 +104,8 @@ namespace PSTcp.Commands
                 _cancellation.ThrowIfCancellationRequested();
                 var noticed = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
                 Volatile.Write(ref _noticed, noticed);
-                if (!_notices.IsEmpty) continue;
+                // A notice that came before the signal was armed is handed on now, not waited for.
+                if (!_notices.IsEmpty && TryNext()) return true;
                 try
                 {
                     var wait = _queue.WaitToReadAsync(_deadline.Token);
