@@ -268,6 +268,8 @@ Describe 'Framed echo servers' {
         $echoes = @(Receive-TcpMessage -Connection $client -Count 3 -Timeout '00:00:05')
         $echoes[0].Text | Should -Be 'hello'
         ConvertTo-Hex $echoes[1].Data | Should -Be '0D-0A-00-FF'
+        # The list view shows a binary message's length beside its bytes.
+        ($echoes[1] | Format-List | Out-String -Width 120) | Should -Match 'Length\s*:\s*4\s'
         $echoes[2].Data.Length | Should -Be 0
     }
 }
