@@ -34,18 +34,8 @@ $Root = $PSScriptRoot
 $Out = Join-Path $Root 'out'
 $ModuleOut = Join-Path $Out 'PSTcp'
 
-# The pwsh to start children with. Under `dotnet pwsh` this process is dotnet itself, so a
-# child is `dotnet <PSHOME>/pwsh.dll`.
-function Get-PwshCommand {
-    $path = (Get-Process -Id $PID).Path
-    if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return $path, (Join-Path $PSHOME 'pwsh.dll') }
-    , $path
-}
-
-function Invoke-Pwsh {
-    $pwsh = @(Get-PwshCommand)
-    & $pwsh[0] @($pwsh | Select-Object -Skip 1) @args
-}
+# Get-PwshCommand and Invoke-Pwsh: how to start a child pwsh like this one.
+. (Join-Path $Root 'build/Pwsh.ps1')
 
 function Invoke-Native([string] $What, [scriptblock] $Command) {
     # To the host, not the pipeline: callers return values of their own.
@@ -54,8 +44,10 @@ function Invoke-Native([string] $What, [scriptblock] $Command) {
 }
 
 function Invoke-Build {
-    Invoke-Native 'dotnet build' {
-        dotnet build (Join-Path $Root 'src/PSTcp/PSTcp.csproj') -c $Configuration --nologo -v quiet -clp:NoSummary
+    # msbuild, not `dotnet build`: the latter prints its "Build succeeded" banner even with
+    # NoSummary. Quiet still shows warnings and errors.
+    Invoke-Native 'build' {
+        dotnet msbuild (Join-Path $Root 'src/PSTcp/PSTcp.csproj') -restore "-p:Configuration=$Configuration" -nologo -v:quiet -clp:NoSummary
     }
     $bin = Join-Path $Root "src/PSTcp/bin/$Configuration/netstandard2.0"
     if (Test-Path $ModuleOut) { Remove-Item $ModuleOut -Recurse -Force }
@@ -89,7 +81,7 @@ function Invoke-CoreTests {
     $results = Join-Path $Out 'test-results'
     $trx = Join-Path $results 'core.trx'
     if (Test-Path $trx) { Remove-Item $trx }
-    dotnet test (Join-Path $Root 'tests/PSTcp.Core.Tests/PSTcp.Core.Tests.csproj') -c $Configuration --nologo `
+    dotnet test (Join-Path $Root 'tests/PSTcp.Core.Tests/PSTcp.Core.Tests.csproj') -c $Configuration --nologo -v quiet -clp:NoSummary `
         --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal' | Out-Host
     if (-not (Test-Path $trx)) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
     $counters = ([xml](Get-Content $trx -Raw)).TestRun.ResultSummary.Counters
@@ -108,8 +100,10 @@ function Invoke-PesterTests {
     if (Test-Path $summary) { Remove-Item $summary }
     # The filter travels in the environment: pwsh on Unix would glob a bare '*' argument.
     $env:PSTCP_TEST_FILTER = $TestFilter
+    # The child's output is always a pipe; whether ours is redirected decides its colours.
+    $plain = @(if ([Console]::IsOutputRedirected) { '-PlainText' })
     Invoke-Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'build/Invoke-PesterTests.ps1') `
-        -Pester $pester -Tests (Join-Path $Root 'tests') -Summary $summary | Out-Host
+        -Pester $pester -Tests (Join-Path $Root 'tests') -Summary $summary @plain | Out-Host
     if (-not (Test-Path $summary)) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
     Get-Content $summary -Raw | ConvertFrom-Json
 }

@@ -10,13 +10,8 @@ function Resolve-UserPath([string] $Path, [string] $Default) {
     [IO.Path]::GetFullPath($Path, $Root)
 }
 
-# The pwsh to start children with. Under `dotnet pwsh` this process is dotnet itself, so a
-# child is `dotnet <PSHOME>/pwsh.dll`.
-function Get-PwshCommand {
-    $path = (Get-Process -Id $PID).Path
-    if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return $path, (Join-Path $PSHOME 'pwsh.dll') }
-    , $path
-}
+# Get-PwshCommand: the pwsh to start children with (one copy, in build/Pwsh.ps1).
+. (Join-Path $PSScriptRoot '../build/Pwsh.ps1')
 
 # Every child started here, so a finally block can stop what is left.
 $script:Children = [Collections.Generic.List[Diagnostics.Process]]::new()

@@ -27,7 +27,8 @@
 .PARAMETER Server
     Which of the four compared servers to run: PSTcp, PSTcpNoQueue, Go, Pipelines (default all).
 .PARAMETER Scenario
-    Which scenarios to run (default all; see bench/README.md).
+    Which scenarios to run (see bench/README.md). Default: all but pipelined-1, which runs only
+    when named; -Quick also leaves out pingpong, window-64, pipelined-64 and churn.
 .PARAMETER IdleConnections
     Connections the idle scenario holds. Default 10000 (2000 with -Quick).
 .PARAMETER DribbleConnections

@@ -156,13 +156,8 @@ $commands = foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdle
 ConvertTo-Json -InputObject @($commands) -Depth 8 | Set-Content -LiteralPath $OutFile -Encoding utf8
 '@
 
-# The pwsh to start children with. Under `dotnet pwsh` the process is dotnet itself, so the
-# child is started as `dotnet <PSHOME>/pwsh.dll`.
-function Get-PwshCommand {
-    $path = (Get-Process -Id $PID).Path
-    if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return $path, (Join-Path $PSHOME 'pwsh.dll') }
-    , $path
-}
+# Get-PwshCommand: the pwsh to start children with (one copy, in build/Pwsh.ps1).
+. (Join-Path $PSScriptRoot 'Pwsh.ps1')
 
 function Get-CommandMetadata([string] $Manifest) {
     if (-not (Test-Path $Manifest)) { throw "HelpBuilder: module manifest '$Manifest' not found; build the module before its help." }

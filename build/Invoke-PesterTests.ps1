@@ -6,11 +6,15 @@ param(
     [Parameter(Mandatory)] [string] $Pester,
     [Parameter(Mandatory)] [string] $Tests,
     [string] $Filter = $(if ($env:PSTCP_TEST_FILTER) { $env:PSTCP_TEST_FILTER } else { '*' }),
-    [Parameter(Mandatory)] [string] $Summary
+    [Parameter(Mandatory)] [string] $Summary,
+    # No ANSI colour codes: build.ps1's output is redirected (a log, CI).
+    [switch] $PlainText
 )
 
+if ($PlainText) { $PSStyle.OutputRendering = 'PlainText' }
 Import-Module $Pester
 $config = New-PesterConfiguration
+if ($PlainText) { $config.Output.RenderMode = 'Plaintext' }
 $config.Run.Path = @(Get-ChildItem $Tests -Filter "$Filter.Tests.ps1" | ForEach-Object FullName)
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Normal'

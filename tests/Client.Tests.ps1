@@ -210,7 +210,7 @@ Describe 'Send-TcpLine byte format' {
         $r = Invoke-Captured { Receive-TcpMessage -Connection $c -Timeout ([TimeSpan]::FromSeconds(20)) }
         $r.Output.Text | Should -BeExactly @('before reset')
         $r.Errors.Count | Should -BeGreaterThan 0 -Because 'a reset is not a clean end'
-        # SPEC: every failure's id starts with one of the listed ids; a reset closes the connection.
+        # Every failure's id starts with one of the documented ids (about_PSTcp, ERRORS); a reset closes the connection.
         $specIds = 'PortInUse', 'AddressNotAvailable', 'HostNotFound', 'ConnectionRefused', 'ConnectTimeout',
             'ConnectionClosed', 'LineTooLong', 'ReceiveTimeout', 'ServerNotFound', 'ConnectionNotFound'
         ($r.Errors[0].FullyQualifiedErrorId -split ',')[0] | Should -BeIn $specIds

@@ -55,11 +55,15 @@ Describe 'Disconnect-TcpEndpoint -Timeout' {
         Test-RawClosed $peer -Timeout 5 | Should -BeTrue
     }
 
-    It 'closes quietly, with no warning, when nothing is stuck' {
-        Send-TcpLine $client 'bye'
-        $client | Disconnect-TcpEndpoint -Timeout '2s' -WarningVariable warned
+    It 'closes quietly, with no warning, when nothing is stuck and the peer closes too' {
+        $server = Start-TcpEchoServer -Port 0
+        $echo = Connect-TcpEndpoint 127.0.0.1 $server.Port
+        Send-TcpLine $echo 'bye'
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $echo | Disconnect-TcpEndpoint -Timeout '5s' -WarningVariable warned
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 3 -Because 'the echo server closes at our FIN'
         @($warned) | Should -HaveCount 0
-        ConvertFrom-Bytes (Read-RawToEnd $peer -Timeout 5) | Should -BeExactly "bye`n"
+        $echo.BytesReceived | Should -Be 4 -Because 'the echo of the last line still arrives'
     }
 }
 
@@ -86,7 +90,7 @@ Describe 'Stop-TcpServer -Timeout' {
         $server | Stop-TcpServer -Timeout 1 -WarningVariable warned -WarningAction SilentlyContinue
         $watch.Elapsed.TotalSeconds | Should -BeLessThan 3.5
         @($warned) | Should -HaveCount 1
-        "$($warned[0])" | Should -Match '1 connection\(s\) did not finish within 1 s'
+        "$($warned[0])" | Should -Match 'did not all finish within 1 s \(of 1 open'
         "$($warned[0])" | Should -Match 'reset'
         $server.State | Should -Be 'Stopped'
         Test-PortBindable $server.Port | Should -BeTrue
@@ -119,7 +123,17 @@ Describe 'Send-TcpLine -HostName closes its connection on every path' {
         } catch { $threw = $true }
         $threw | Should -BeTrue
         Wait-Until { $server.TotalConnections -eq 1 -and $server.ConnectionCount -eq 0 } -Timeout 10 -Because 'the server sees the connection close'
-        @(Get-TcpConnection) | Should -HaveCount 0
+        @(Get-TcpConnection | Where-Object { $_.RemoteEndPoint.Port -eq $server.Port }) | Should -HaveCount 0 -Because 'it leaves the registry too'
+    }
+
+    It 'when the pipeline fails upstream, for Send-TcpMessage too' {
+        $threw = $false
+        try {
+            & { 'one'; throw 'upstream failure' } | Send-TcpMessage -HostName 127.0.0.1 -Port $server.Port
+        } catch { $threw = $true }
+        $threw | Should -BeTrue
+        Wait-Until { $server.TotalConnections -eq 1 -and $server.ConnectionCount -eq 0 } -Timeout 10 -Because 'the server sees the connection close'
+        @(Get-TcpConnection | Where-Object { $_.RemoteEndPoint.Port -eq $server.Port }) | Should -HaveCount 0
     }
 
     It 'when the pipeline is stopped (Ctrl+C) during a stuck send' {
@@ -131,14 +145,15 @@ Describe 'Send-TcpLine -HostName closes its connection on every path' {
             1..1000 | ForEach-Object { $line } | Send-TcpLine -HostName 127.0.0.1 -Port $Port
         } -ArgumentList $manifest, $listener.LocalEndpoint.Port
         $peer = Receive-RawConnection $listener   # never reads, so the send gets stuck
-        Wait-Until { @(Get-TcpConnection).Count -eq 1 } -Timeout 10
-        $connection = Get-TcpConnection
+        $port = $listener.LocalEndpoint.Port
+        Wait-Until { @(Get-TcpConnection | Where-Object { $_.RemoteEndPoint.Port -eq $port }).Count -eq 1 } -Timeout 10
+        $connection = Get-TcpConnection | Where-Object { $_.RemoteEndPoint.Port -eq $port }
         Wait-Stalled { $connection.BytesSent }
         $null = $send.PowerShell.BeginStop($null, $null)
         Wait-Until { $send.Async.IsCompleted } -Timeout 5 -Because 'Ctrl+C ends a stuck send'
         Test-RawClosed $peer -Timeout 5 | Should -BeTrue
         $connection.State | Should -Be 'Closed'
-        @(Get-TcpConnection) | Should -HaveCount 0
+        @(Get-TcpConnection | Where-Object { $_.RemoteEndPoint.Port -eq $port }) | Should -HaveCount 0
     }
 
     It 'when the module is removed while its pipeline is still open' {

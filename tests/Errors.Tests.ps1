@@ -192,20 +192,19 @@ Describe 'Send-TcpLine with lines longer than its buffer' {
         Clear-PSTcpState
     }
 
-    It 'sends a <Chars>-character line of <Kind> exactly, in <Encoding>' -ForEach @(
-        @{ Kind = 'ASCII'; Unit = 'abcdefgh'; Chars = 1MB; Encoding = 'utf8' }
-        @{ Kind = 'three-byte characters'; Unit = [string][char]0x20AC; Chars = 300001; Encoding = 'utf8' }
-        @{ Kind = 'surrogate pairs'; Unit = [char]::ConvertFromUtf32(0x1F600); Chars = 200002; Encoding = 'utf8' }
-        @{ Kind = 'surrogate pairs'; Unit = [char]::ConvertFromUtf32(0x1F600); Chars = 100002; Encoding = 'unicode' }
-        @{ Kind = 'surrogate pairs'; Unit = [char]::ConvertFromUtf32(0x1F600); Chars = 100002; Encoding = 'utf32' }
+    It 'sends a <Chars>-character line of <Kind> exactly, in <Encoding.WebName>' -ForEach @(
+        @{ Kind = 'ASCII'; Unit = 'abcdefgh'; Chars = 1MB; Encoding = [Text.UTF8Encoding]::new($false) }
+        @{ Kind = 'three-byte characters'; Unit = [string][char]0x20AC; Chars = 300001; Encoding = [Text.UTF8Encoding]::new($false) }
+        @{ Kind = 'surrogate pairs'; Unit = [char]::ConvertFromUtf32(0x1F600); Chars = 200002; Encoding = [Text.UTF8Encoding]::new($false) }
+        @{ Kind = 'surrogate pairs'; Unit = [char]::ConvertFromUtf32(0x1F600); Chars = 100002; Encoding = [Text.Encoding]::Unicode }
+        @{ Kind = 'surrogate pairs'; Unit = [char]::ConvertFromUtf32(0x1F600); Chars = 100002; Encoding = [Text.Encoding]::UTF32 }
     ) {
         $odd = 'x' + ($Unit * [math]::Ceiling($Chars / $Unit.Length))   # 'x' first: pieces cut pairs in two
         $c = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $listener.LocalEndpoint.Port -Encoding $Encoding
         $peer = Receive-RawConnection $listener
         $r = Invoke-Captured { Send-TcpLine -Connection $c -Line 'before', $odd, 'after' }
         $r.Errors | Should -HaveCount 0
-        $encoding = @{ utf8 = [System.Text.UTF8Encoding]::new($false); unicode = [System.Text.Encoding]::Unicode; utf32 = [System.Text.Encoding]::UTF32 }[$Encoding]
-        $expected = $encoding.GetBytes("before`n$odd`nafter`n")
+        $expected = $Encoding.GetBytes("before`n$odd`nafter`n")
         $got = Read-RawBytes $peer $expected.Length -Timeout 20
         [System.Linq.Enumerable]::SequenceEqual($got, $expected) | Should -BeTrue
         $c.MessagesSent | Should -Be 3

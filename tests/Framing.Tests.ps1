@@ -1,5 +1,5 @@
-# SPEC "Framing: what a message is" and the framing side of "Sending and receiving any
-# message": peers here are raw System.Net.Sockets sockets, never PSTcp's own client.
+# What a message is (-Framing) and the framing side of sending and receiving any
+# message: peers here are raw System.Net.Sockets sockets, never PSTcp's own client.
 
 BeforeAll {
     Import-Module "$PSScriptRoot/../out/PSTcp/PSTcp.psd1" -Force

@@ -19,12 +19,8 @@ BeforeAll {
     Import-Module $Manifest -Force
     $script:Common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
 
-    # Under `dotnet pwsh` this process is dotnet itself; a child pwsh is `dotnet <PSHOME>/pwsh.dll`.
-    function Get-PwshCommand {
-        $path = (Get-Process -Id $PID).Path
-        if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return $path, (Join-Path $PSHOME 'pwsh.dll') }
-        , $path
-    }
+    # Get-PwshCommand: how to start a child pwsh (one copy, in build/Pwsh.ps1).
+    . (Join-Path $Root 'build/Pwsh.ps1')
 
     # Runs a script in a fresh pwsh with the module imported; kills it after $TimeoutSeconds.
     function Invoke-InChildPwsh([string] $Code, [int] $TimeoutSeconds = 30) {

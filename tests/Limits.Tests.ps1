@@ -1,4 +1,4 @@
-# SPEC "Framing, limits and bad input": line length, connection count, idle timeout and slow
+# Framing, limits and bad input (about_PSTcp, LIMITS): line length, connection count, idle timeout and slow
 # clients, on the server and on the client side. Raw sockets play the misbehaving peers.
 
 BeforeAll {

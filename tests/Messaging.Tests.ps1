@@ -93,6 +93,26 @@ Describe 'Invoke-TcpRequest' {
         $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
     }
 
+    It 'lists its one-shot connection while it waits for the reply, and not after' {
+        $listener = New-RawListener
+        $port = $listener.LocalEndpoint.Port
+        try {
+            $request = Start-BackgroundScript {
+                param($module, $port)
+                Import-Module $module
+                Invoke-TcpRequest 127.0.0.1 $port 'question' -Timeout 10
+            } -ArgumentList "$PSScriptRoot/../out/PSTcp/PSTcp.psd1", $port
+            $peer = Receive-RawConnection $listener
+            Wait-Until { @(Get-TcpConnection | Where-Object { $_.RemoteEndPoint.Port -eq $port }).Count -eq 1 } -Because 'Remove-Module can close what is registered'
+            Send-RawBytes $peer "answer`n"
+            (Wait-BackgroundScript $request).Text | Should -Be 'answer'
+            @(Get-TcpConnection | Where-Object { $_.RemoteEndPoint.Port -eq $port }) | Should -HaveCount 0
+        } finally {
+            $listener.Stop()
+            Close-RawClient $peer
+        }
+    }
+
     It 'fails like Connect-TcpEndpoint when refused' {
         $port = Get-FreeTcpPort
         $r = Invoke-Captured { Invoke-TcpRequest 127.0.0.1 $port 'x' -Timeout 3 }

@@ -1,5 +1,5 @@
 #requires -Version 7.0
-# Time parameters (SPEC "Time parameters"): every TimeSpan parameter takes a bare number as
+# Time parameters (about_PSTcp, TIME PARAMETERS): every TimeSpan parameter takes a bare number as
 # seconds, unit strings and 'hh:mm:ss'; zero (where it means nothing), under a millisecond and
 # overflow are refused with InvalidArgument, never read as ticks.
 
@@ -70,6 +70,9 @@ Describe 'Time parameters' {
         @{ Name = 'Start-TcpServer -IdleTimeout'; Case = { param($v) Start-TcpServer -Port 0 -ScriptBlock { $args[0].Text } -IdleTimeout $v } }
         @{ Name = 'Disconnect-TcpEndpoint -Timeout'; Case = { param($v) Connect-TcpEndpoint 127.0.0.1 $server.Port | Disconnect-TcpEndpoint -Timeout $v } }
         @{ Name = 'Stop-TcpServer -Timeout'; Case = { param($v) Stop-TcpServer -Server $server -Timeout $v } }
+        @{ Name = 'Start-TcpRelay -ConnectTimeout'; Case = { param($v) Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort $server.Port -ConnectTimeout $v } }
+        @{ Name = 'Invoke-TcpRequest -Timeout'; Case = { param($v) Invoke-TcpRequest -HostName 127.0.0.1 -Port $server.Port -Message x -Count 1 -Timeout $v } }
+        @{ Name = 'Test-TcpEndpoint -Timeout'; Case = { param($v) Test-TcpEndpoint -HostName 127.0.0.1 -Port $server.Port -Timeout $v } }
     ) {
         foreach ($v in [timespan]::MaxValue, 1e20) {
             $e = Get-Refusal { & $Case $v }
@@ -92,10 +95,11 @@ Describe 'Time parameters' {
     }
 
     It 'takes -IdleTimeout 0 as never, and a number as seconds' {
+        # The server's settings show in its list view.
         $never = Start-TcpEchoServer -Port 0 -IdleTimeout 0
-        $never.Options.IdleTimeout | Should -Be ([timespan]::Zero)
+        ($never | Format-List | Out-String) | Should -Match 'Limits\s*:\s*line 64 KB, idle never'
         $timed = Start-TcpEchoServer -Port 0 -IdleTimeout 90
-        $timed.Options.IdleTimeout | Should -Be ([timespan]::FromSeconds(90))
+        ($timed | Format-List | Out-String) | Should -Match 'Limits\s*:\s*line 64 KB, idle 00:01:30'
         $never, $timed | Stop-TcpServer
         (Get-Refusal { Start-TcpEchoServer -Port 0 -IdleTimeout 0.0001 }).FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
     }

@@ -13,7 +13,6 @@ namespace PSTcp.Commands
     public sealed class DisconnectTcpEndpointCommand : TcpCmdlet
     {
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
-        private static readonly TimeSpan Linger = TimeSpan.FromSeconds(2);
         private static readonly TimeSpan AfterReset = TimeSpan.FromSeconds(2);
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -58,7 +57,7 @@ namespace PSTcp.Commands
                 if (!Close(connection))
                 {
                     WriteWarning($"{connection.Name} (Id {connection.Id}) to {connection.RemoteEndPoint} did not close gracefully within " +
-                        $"{Timeout.TotalSeconds:0.###} s (a send was stuck, or the peer stopped reading), so it was reset: " +
+                        $"{Timeout.TotalSeconds:0.###} s (a send was stuck, or the peer neither read nor closed), so it was reset: " +
                         "data the peer had not taken yet is lost.");
                 }
                 if (connection.Server == null)
@@ -75,45 +74,24 @@ namespace PSTcp.Commands
         }
 
         /// <summary>
-        /// Flushes and sends FIN within -Timeout, then lets the peer's last lines arrive for up to
-        /// Linger; false when the flush did not finish in time and the connection was reset.
+        /// Closes gracefully within -Timeout (flush, FIN, the peer's last lines, its close);
+        /// false when the core had to reset the connection instead. The wait itself is bounded
+        /// too, so nothing here can hang.
         /// </summary>
         private bool Close(TcpConnection connection)
         {
             // A Start-TcpServer handler closing its own connection: no flush now, the core closes
             // it once the handler returns, after the handler's output is sent.
-            if (HandlerInvoker.IsHandling(connection)) return Wait(connection.CloseAsync(Linger));
+            if (HandlerInvoker.IsHandling(connection)) return Wait(connection.CloseAsync(Timeout));
 
-            Task flush = connection.HalfCloseAsync();
-            if (!WaitWithin(flush, Timeout))
+            var close = connection.CloseAsync(Timeout);
+            if (WaitWithin(close, Timeout + AfterReset))
             {
-                Reset(connection, flush);
-                return false;
+                return Wait(close);
             }
 
-            Wait(flush);
-            Task close = connection.CloseAsync(Linger);
-            if (!WaitWithin(close, Linger + AfterReset))
-            {
-                Reset(connection, close);
-                return false;
-            }
-
-            Wait(close);
-            return true;
-        }
-
-        private void Reset(TcpConnection connection, Task pending)
-        {
             connection.Abort(reset: true);
-            try
-            {
-                if (WaitWithin(pending, AfterReset)) Wait(pending);
-            }
-            catch (Exception e) when (!(e is PipelineStoppedException))
-            {
-                // The reset is ours: not an error to report.
-            }
+            return false;
         }
     }
 }

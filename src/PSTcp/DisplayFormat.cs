@@ -24,6 +24,59 @@ namespace PSTcp.Commands
                 : value.ToString(value < 10 ? "0.0" : "0", CultureInfo.CurrentCulture) + " " + Units[unit];
         }
 
+        /// <summary>1234567 → "1,234,567" (the current culture's separator); empty for a missing value.</summary>
+        public static string Count(object value)
+        {
+            switch (value)
+            {
+                case null: return string.Empty;
+                case System.Management.Automation.PSObject pso: return Count(pso.BaseObject);
+                case IFormattable number: return number.ToString("N0", CultureInfo.CurrentCulture);
+                default: return value.ToString();
+            }
+        }
+
+        // The server's and connection's settings are internal to the core (not part of the
+        // objects' surface): the list views read them here. A deserialized object has none.
+
+        /// <summary>"1 open, 3 total, 0 refused (max 10,000), 0 rejected".</summary>
+        public static string ServerConnections(object value)
+        {
+            if (!(Unwrap(value) is TcpServer server)) return string.Empty;
+            return string.Format(CultureInfo.CurrentCulture, "{0:N0} open, {1:N0} total, {2:N0} refused (max {3:N0}), {4:N0} rejected",
+                server.ConnectionCount, server.TotalConnections, server.ConnectionsRefused, server.Options.MaxConnections, server.ConnectionsRejected);
+        }
+
+        /// <summary>"12 of 10,000, DropOldest", or "none (-NoQueue)".</summary>
+        public static string ServerQueue(object value)
+        {
+            if (!(Unwrap(value) is TcpServer server)) return string.Empty;
+            return server.Options.QueueMessages
+                ? string.Format(CultureInfo.CurrentCulture, "{0:N0} of {1:N0}, {2}", server.QueueLength, server.Options.QueueCapacity, server.Options.QueueFullMode)
+                : "none (-NoQueue)";
+        }
+
+        /// <summary>"line 64 KB, idle never".</summary>
+        public static string ServerLimits(object value)
+        {
+            if (!(Unwrap(value) is TcpServer server)) return string.Empty;
+            var idle = server.Options.IdleTimeout > TimeSpan.Zero ? server.Options.IdleTimeout.ToString("c", CultureInfo.InvariantCulture) : "never";
+            return $"line {Bytes(server.Options.MaxLineLength)}, idle {idle}";
+        }
+
+        /// <summary>The certificate's subject, or "off".</summary>
+        public static string ServerTls(object value)
+        {
+            if (!(Unwrap(value) is TcpServer server)) return string.Empty;
+            return server.Options.Certificate?.Subject ?? "off";
+        }
+
+        /// <summary>The connection's encoding by its web name ("utf-8").</summary>
+        public static string EncodingName(object value) =>
+            Unwrap(value) is TcpConnection connection ? connection.Encoding?.WebName ?? string.Empty : string.Empty;
+
+        private static object Unwrap(object value) => value is System.Management.Automation.PSObject pso ? pso.BaseObject : value;
+
         /// <summary>Time since <paramref name="since"/>, as d.hh:mm:ss.</summary>
         public static string Age(DateTimeOffset since)
         {

@@ -4,7 +4,7 @@ using PSTcp.Framing;
 namespace PSTcp.Commands
 {
     /// <summary>
-    /// The framing parameters (SPEC "Framing: what a message is") of every cmdlet that opens a
+    /// The framing parameters (-Framing in the cmdlets' help) of every cmdlet that opens a
     /// server or a connection, declared once, and how they become options.
     /// </summary>
     public abstract class FramingCmdlet : TcpCmdlet

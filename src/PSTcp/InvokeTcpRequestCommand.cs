@@ -101,6 +101,8 @@ namespace PSTcp.Commands
                 CreateGoal(null, options.Framing == PSTcp.Framing.FramingKind.Raw);
                 connection = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero);
                 _owned = connection;
+                // Registered while it lives, so Remove-Module closes it too.
+                TcpRegistry.Add(connection);
             }
 
             bool done = false;
@@ -121,6 +123,7 @@ namespace PSTcp.Commands
                     // Ours: closed gracefully after the reply; reset when the exchange failed or was stopped.
                     if (done) Wait(connection.CloseAsync(TimeSpan.FromSeconds(2)));
                     else connection.Abort();
+                    TcpRegistry.Remove(connection);
                 }
             }
         }

@@ -25,6 +25,7 @@ namespace PSTcp.Commands
 
         /// <summary>How long connecting to the target may take before that client is closed.</summary>
         [Parameter]
+        [TimeSpanTransformation]
         public TimeSpan ConnectTimeout { get; set; } = DefaultConnectTimeout;
 
         /// <summary>Speak TLS to the target, validating its certificate unless -SkipCertificateCheck.</summary>

@@ -52,11 +52,12 @@ namespace PSTcp.Commands
                 }
 
                 WriteVerbose($"Stopping {server.Name}: {server.ConnectionCount:N0} connection(s) open, {server.QueueLength:N0} message(s) queued.");
-                int reset = Stop(server);
-                if (reset > 0)
+                int open = server.ConnectionCount;
+                if (!Stop(server))
                 {
-                    WriteWarning($"{server.Name} (Id {server.Id}): {reset:N0} connection(s) did not finish within {Timeout.TotalSeconds:0.###} s " +
-                        "(a peer that stopped reading, or a full Wait-mode queue), so they were reset: data their peers had not taken yet is lost.");
+                    WriteWarning($"{server.Name} (Id {server.Id}): its connections did not all finish within {Timeout.TotalSeconds:0.###} s " +
+                        $"(of {open:N0} open, some had a peer that stopped reading, or a full Wait-mode queue), so those were reset: " +
+                        "data their peers had not taken yet is lost.");
                 }
 
                 TcpRegistry.Remove(server);
@@ -68,28 +69,21 @@ namespace PSTcp.Commands
             }
         }
 
-        /// <summary>Stops within -Timeout; the number of connections it had to reset.</summary>
-        private int Stop(TcpServer server)
+        /// <summary>Stops within -Timeout; false when the core had to reset connections to do it.</summary>
+        private bool Stop(TcpServer server)
         {
-            Task stop = server.StopAsync();
-            if (WaitWithin(stop, Timeout))
+            var stop = server.StopAsync(Timeout);
+            if (WaitWithin(stop, Timeout + AfterReset))
             {
-                Wait(stop);
-                return 0;
+                return Wait(stop);
             }
 
-            var stuck = server.Connections.Where(c => c.State != ConnectionState.Closed).ToList();
-            foreach (var connection in stuck)
+            foreach (var connection in server.Connections)
             {
                 connection.Abort(reset: true);
             }
 
-            if (WaitWithin(stop, AfterReset))
-            {
-                Wait(stop);
-            }
-
-            return Math.Max(stuck.Count, 1);
+            return false;
         }
 
         private IEnumerable<TcpServer> Resolve()

@@ -10,7 +10,7 @@ namespace PSTcp.Commands
             new ErrorRecord(error, ErrorId(error.Kind), Category(error.Kind), target);
 
         /// <summary>
-        /// The SPEC's ids. A reset or other failure of an established connection is, to a
+        /// The documented ids (about_PSTcp, ERRORS). A reset or other failure of an established connection is, to a
         /// script, a connection that closed under it.
         /// </summary>
         private static string ErrorId(TcpErrorKind kind) =>
@@ -34,9 +34,8 @@ namespace PSTcp.Commands
         public const string CertificateInvalid = nameof(TcpErrorKind.CertificateInvalid);
         public const string InvalidAddressRange = "InvalidAddressRange";
         public const string ServerKeepsNoMessages = "ServerKeepsNoMessages";
-        public const string ConsumerFailed = "ConsumerFailed";
 
-        /// <summary>A parameter value the cmdlet refuses (SPEC: InvalidArgument).</summary>
+        /// <summary>A parameter value the cmdlet refuses: InvalidArgument.</summary>
         public static ErrorRecord InvalidArgument(string message, object target) =>
             new ErrorRecord(new ArgumentException(message), InvalidArgumentId, ErrorCategory.InvalidArgument, target);
 
