@@ -39,8 +39,9 @@ namespace PSTcp
         private readonly ReceiveBuffer _buffer = new ReceiveBuffer();
         private List<TcpMessage> _handlerMessages;
 
-        // A batch's entries, rented for the batch only: a connection that once read a thousand
-        // messages at a time must not keep an array for a thousand while it idles.
+        // The batch's entries, rented while the connection is busy and given back before it
+        // waits: a connection that once read a thousand messages at a time must not keep an
+        // array for a thousand while it idles.
         private MessageQueue.Entry[] _entries = Array.Empty<MessageQueue.Entry>();
         private long _sequence;
         private int _phase;
@@ -72,6 +73,7 @@ namespace PSTcp
                         // An idle connection holds no buffer: give it back (or shrink it to the
                         // partial message) and wait with a zero-byte read where the transport can.
                         _buffer.Trim();
+                        ReturnEntries();
                         if (transport.CanWaitForData)
                         {
                             var wait = transport.WaitForDataAsync();
@@ -116,14 +118,17 @@ namespace PSTcp
 
                     if (ready)
                     {
-                        if (_handler != null && _handler.WantsData && !data.IsEmpty)
-                        {
-                            await _handler.OnDataAsync(this, data, token).ConfigureAwait(false);
-                        }
-
+                        // Messages first, then the raw bytes (a relay forwards them): a reply to
+                        // what was forwarded can't be queued before the message it answers.
+                        // The bytes stay in the array until the next read.
                         if (!await FrameAndDispatchAsync(token).ConfigureAwait(false) || CloseRequested)
                         {
                             return;
+                        }
+
+                        if (_handler != null && _handler.WantsData && !data.IsEmpty)
+                        {
+                            await _handler.OnDataAsync(this, data, token).ConfigureAwait(false);
                         }
                     }
 
@@ -161,6 +166,7 @@ namespace PSTcp
             finally
             {
                 _buffer.Release();
+                ReturnEntries();
                 if (CloseRequested) await CloseAfterHandlerAsync().ConfigureAwait(false);
             }
         }
@@ -212,7 +218,8 @@ namespace PSTcp
         private void GrowEntries()
         {
             var pool = System.Buffers.ArrayPool<MessageQueue.Entry>.Shared;
-            var entries = pool.Rent(Math.Max(256, _entries.Length * 2));
+            // A first guess from what is buffered (messages of 32 bytes), then doubling.
+            var entries = pool.Rent(Math.Max(Math.Max(64, _buffer.Length / 32), _entries.Length * 2));
             Array.Copy(_entries, entries, _entries.Length);
             ReturnEntries();
             _entries = entries;
@@ -221,7 +228,7 @@ namespace PSTcp
         private void ReturnEntries()
         {
             if (_entries.Length == 0) return;
-            Array.Clear(_entries, 0, _entries.Length);
+            // Cleared after each batch already (see DispatchAsync).
             System.Buffers.ArrayPool<MessageQueue.Entry>.Shared.Return(_entries);
             _entries = Array.Empty<MessageQueue.Entry>();
         }
@@ -321,8 +328,8 @@ namespace PSTcp
             }
             finally
             {
-                // Stale entries would keep the block alive; the array goes back to the pool.
-                ReturnEntries();
+                // Stale entries would keep the block alive (none are made without a queue or handler that reads them).
+                if (_entries.Length > 0) Array.Clear(_entries, 0, Math.Min(count, _entries.Length));
             }
         }
 

@@ -186,6 +186,11 @@ namespace PSTcp
                 _handler?.OnConnected(this);
                 await ReceiveLoopAsync().ConfigureAwait(false);
             }
+            catch (Exception e)
+            {
+                // A bug, not a network event: it ends only this connection, and says so.
+                Fail(new TcpException(TcpErrorKind.SocketError, $"Connection {Id} failed unexpectedly: {e.GetType().Name}: {e.Message}", e));
+            }
             finally
             {
                 MarkClosing();
