@@ -72,7 +72,7 @@ namespace PSTcp
 
                 entry = _ring[_head];
                 _ring[_head] = default;
-                _head = (_head + 1) % _ring.Length;
+                if (++_head == _ring.Length) _head = 0;
                 _count--;
                 if (_writable != null && _count < Capacity)
                 {
@@ -202,12 +202,15 @@ namespace PSTcp
                             // DropOldest: the oldest queued message makes room.
                             CountDroppedLocked(_ring[_head].Origin, ref droppedHere, ref droppedOrigin);
                             _ring[_head] = default;
-                            _head = (_head + 1) % _ring.Length;
+                            if (++_head == _ring.Length) _head = 0;
                             _count--;
                         }
 
                         if (_count == _ring.Length) Grow();
-                        _ring[(_head + _count) % _ring.Length] = batch[i];
+                        // Wrap without a division: this runs once per message.
+                        int tail = _head + _count;
+                        if (tail >= _ring.Length) tail -= _ring.Length;
+                        _ring[tail] = batch[i];
                         _count++;
                         handled++;
                     }
