@@ -267,6 +267,9 @@ namespace PSTcp.Commands
                 waits.Clear();
                 waits.Add(_ended);
                 var message = WaitForMessage();
+                // A message that came after PrintAvailable: print it now rather than wait for
+                // something else to happen (the wait that says so has already completed).
+                if (message == null && _messageWait.Status == TaskStatus.RanToCompletion && _messageWait.Result) continue;
                 if (message != null) waits.Add(message);
                 if (_send != null) waits.Add(_send);
                 var input = _send == null && _close == null ? _input.WaitForLines(Cancellation) : null;
