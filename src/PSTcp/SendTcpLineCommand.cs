@@ -26,8 +26,7 @@ namespace PSTcp.Commands
         private const string HostLiteralPath = "HostNameLiteralPath";
 
         private LineBuffer _buffer;
-        private TcpConnection _target;
-        private bool _ownsConnection;
+        private OneShotConnection _oneShot;
         private SendProgress _progress;
 
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = ConnectionLines)]
@@ -110,9 +109,7 @@ namespace PSTcp.Commands
             if (ToHost)
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
-                _target = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
-                _ownsConnection = true;
-                TcpRegistry.Add(_target);
+                _oneShot = new OneShotConnection(ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval));
             }
 
             _progress = new SendProgress(this);
@@ -120,7 +117,7 @@ namespace PSTcp.Commands
 
         protected override void ProcessRecord()
         {
-            var connection = _target ?? Connection;
+            var connection = _oneShot?.Connection ?? Connection;
             if (_buffer == null || _buffer.Connection != connection)
             {
                 Flush();
@@ -160,23 +157,15 @@ namespace PSTcp.Commands
         {
             Flush();
             _progress?.Complete();
-            if (_ownsConnection && _target != null)
-            {
-                Wait(_target.CloseAsync(TimeSpan.FromSeconds(2)));
-                TcpRegistry.Remove(_target);
-            }
-
-            if (PassThru && (_target ?? Connection) != null)
-            {
-                WriteObject(_target ?? Connection);
-            }
+            _oneShot?.Close(this);
+            var sent = _oneShot?.Connection ?? Connection;
+            if (PassThru && sent != null) WriteObject(sent);
         }
 
         protected override void StopProcessing()
         {
             base.StopProcessing();
-            // Ctrl+C: a send stuck on a peer that doesn't read ends with the connection.
-            if (_ownsConnection) _target?.Abort();
+            _oneShot?.Abort();
         }
 
         /// <summary>Also runs when the pipeline fails upstream: the -HostName connection must not outlive it.</summary>
@@ -184,11 +173,7 @@ namespace PSTcp.Commands
         {
             _buffer?.Dispose();
             _buffer = null;
-            if (_ownsConnection && _target != null)
-            {
-                if (_target.State != ConnectionState.Closed) _target.Abort();
-                TcpRegistry.Remove(_target);
-            }
+            _oneShot?.Dispose();
         }
 
         private void Append(string line) => _buffer.Append(line ?? string.Empty, Flush);

@@ -17,8 +17,7 @@ namespace PSTcp.Commands
         private const string ToHost = "HostName";
 
         private LineBuffer _buffer;
-        private TcpConnection _target;
-        private bool _ownsConnection;
+        private OneShotConnection _oneShot;
 
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = ToConnection)]
         [ConnectionTransformation]
@@ -69,9 +68,7 @@ namespace PSTcp.Commands
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
                 ApplyFraming(options);
-                _target = ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero);
-                _ownsConnection = true;
-                TcpRegistry.Add(_target);
+                _oneShot = new OneShotConnection(ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero));
             }
             else if (HasFramingParameters)
             {
@@ -82,7 +79,7 @@ namespace PSTcp.Commands
 
         protected override void ProcessRecord()
         {
-            var connection = _target ?? Connection;
+            var connection = _oneShot?.Connection ?? Connection;
             if (_buffer == null || _buffer.Connection != connection)
             {
                 Flush();
@@ -123,23 +120,15 @@ namespace PSTcp.Commands
         protected override void EndProcessing()
         {
             Flush();
-            if (_ownsConnection && _target != null)
-            {
-                Wait(_target.CloseAsync(TimeSpan.FromSeconds(2)));
-                TcpRegistry.Remove(_target);
-            }
-
-            if (PassThru && (_target ?? Connection) != null)
-            {
-                WriteObject(_target ?? Connection);
-            }
+            _oneShot?.Close(this);
+            var sent = _oneShot?.Connection ?? Connection;
+            if (PassThru && sent != null) WriteObject(sent);
         }
 
         protected override void StopProcessing()
         {
             base.StopProcessing();
-            // Ctrl+C: a send stuck on a peer that doesn't read ends with the connection.
-            if (_ownsConnection) _target?.Abort();
+            _oneShot?.Abort();
         }
 
         /// <summary>Also runs when the pipeline fails upstream: the -HostName connection must not outlive it.</summary>
@@ -147,11 +136,7 @@ namespace PSTcp.Commands
         {
             _buffer?.Dispose();
             _buffer = null;
-            if (_ownsConnection && _target != null)
-            {
-                if (_target.State != ConnectionState.Closed) _target.Abort();
-                TcpRegistry.Remove(_target);
-            }
+            _oneShot?.Dispose();
         }
 
         /// <summary>Adds one message to the batch (false: the batch is full, send it first); ArgumentException when the framing refuses it.</summary>
