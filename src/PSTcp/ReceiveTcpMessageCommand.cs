@@ -70,7 +70,7 @@ namespace PSTcp.Commands
             {
                 ThrowTerminatingError(new ErrorRecord(
                     new InvalidOperationException($"{Server.Name} was started with -NoQueue: it keeps no messages to receive."),
-                    "ServerKeepsNoMessages", ErrorCategory.InvalidOperation, Server));
+                    TcpErrors.ServerKeepsNoMessages, ErrorCategory.InvalidOperation, Server));
             }
 
             var limit = MyInvocation.BoundParameters.ContainsKey(nameof(Count)) ? Count : (int?)null;

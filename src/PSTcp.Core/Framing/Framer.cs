@@ -2,7 +2,7 @@ using System;
 
 namespace PSTcp.Framing
 {
-    /// <summary>How a byte stream is cut into messages (SPEC "Framing: what a message is").</summary>
+    /// <summary>How a byte stream is cut into messages (Get-Help about_PSTcp, "FRAMING AND CONVERSATIONS").</summary>
     public enum FramingKind
     {
         /// <summary>LF-terminated; one CR before the LF is not part of the message.</summary>
