@@ -1,5 +1,4 @@
 using System;
-using System.Threading.Tasks;
 
 namespace PSTcp
 {
@@ -20,9 +19,6 @@ namespace PSTcp
 
         /// <summary>Raised (on a socket thread) when a connection of this source opens or closes.</summary>
         event EventHandler<TcpConnectionEventArgs> ConnectionChanged;
-
-        /// <summary>Completes when the source has ended and no more messages will be queued.</summary>
-        Task Completion { get; }
 
         /// <summary>Why the source ended, when it was not a clean end (a client connection's reset, say); else null.</summary>
         TcpException Error { get; }

@@ -138,8 +138,6 @@ namespace PSTcp
 
             public MessageQueue Queue => _connection.Queue;
 
-            public Task Completion => _connection.Completion;
-
             public TcpException Error => _connection.Error;
 
             public event EventHandler<TcpErrorEventArgs> ErrorReported

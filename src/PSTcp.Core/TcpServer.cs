@@ -26,7 +26,6 @@ namespace PSTcp
         private readonly object _stopLock = new object();
         private Task _acceptLoop;
         private Task<bool> _stopTask;
-        private readonly TaskCompletionSource<bool> _stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _state;
         private long _totalConnections;
         private long _connectionsRefused;
@@ -97,9 +96,6 @@ namespace PSTcp
         internal MessageQueue Queue { get; }
 
 
-        /// <summary>Completes when the server has stopped and its queue will get no more messages.</summary>
-        internal Task Completion => _stopped.Task;
-
         /// <summary>This server as a source of messages (a separate object: PowerShell would show an interface's members as properties).</summary>
         internal IMessageSource AsSource() => _source ?? (_source = new Source(this));
 
@@ -114,8 +110,6 @@ namespace PSTcp
             public string Name => _server.Name;
 
             public MessageQueue Queue => _server.Queue;
-
-            public Task Completion => _server.Completion;
 
             /// <summary>A server ends cleanly when stopped: its connections' failures are reported as they happen.</summary>
             public TcpException Error => null;
@@ -404,7 +398,6 @@ namespace PSTcp
             (_handler as IDisposable)?.Dispose();
             Queue.Complete();
             Volatile.Write(ref _state, (int)ServerState.Stopped);
-            _stopped.TrySetResult(true);
             return graceful;
         }
 

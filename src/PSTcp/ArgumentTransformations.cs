@@ -91,29 +91,20 @@ namespace PSTcp.Commands
             {
                 case TimeSpan span:
                     return span;
-                case int i:
-                    return FromSeconds(i);
-                case long l:
-                    return FromSeconds(l);
-                case short sh:
-                    return FromSeconds(sh);
-                case byte b:
-                    return FromSeconds(b);
-                case uint ui:
-                    return FromSeconds(ui);
-                case ulong ul:
-                    return FromSeconds(ul);
-                case float f:
-                    return FromSeconds(f);
-                case double d:
-                    return FromSeconds(d);
-                case decimal m:
-                    return FromSeconds((double)m);
+                case object number when IsNumber(number):
+                    return FromSeconds(Convert.ToDouble(number, CultureInfo.InvariantCulture));
                 case string text:
                     return Parse(text);
                 default:
                     return inputData;
             }
+        }
+
+        /// <summary>Any of .NET's numeric types, integral or not: each means seconds.</summary>
+        private static bool IsNumber(object value)
+        {
+            var code = Type.GetTypeCode(value.GetType());
+            return code >= TypeCode.SByte && code <= TypeCode.Decimal;
         }
 
         private static readonly (string Suffix, double Seconds)[] Units =
