@@ -9,9 +9,12 @@ namespace PSTcp
     /// messages (events and completion belong to the source, <see cref="IMessageSource"/>).
     /// </summary>
     /// <remarks>
-    /// A ring of small entries (block, offset, length, connection, sequence, time): a
-    /// connection queues a whole read batch under one lock and nothing is allocated per message
-    /// until a consumer takes it, when its <see cref="TcpMessage"/> is made. Capacity counts
+    /// A ring of small entries (block, offset, length, sequence): a connection queues a whole
+    /// read batch under one lock and nothing is allocated per message until a consumer takes
+    /// it, when its <see cref="TcpMessage"/> is made with its own copy of its bytes. The
+    /// batch's bytes are one <see cref="MessageBlock"/>, usually a pooled array, which goes back
+    /// to the pool when its last message is taken or dropped: a busy queue that evicts
+    /// allocates nothing, and the garbage collector has no blocks to promote. Capacity counts
     /// messages; each message goes to exactly one consumer; a connection's messages stay in
     /// order; drops are counted exactly, and reported once (<see cref="TakeUnreportedDrops"/>).
     /// </remarks>
@@ -82,7 +85,9 @@ namespace PSTcp
             }
 
             writable?.TrySetResult(true);
+            // The message gets its own copy of its bytes, then the block may go back to the pool.
             message = entry.ToMessage();
+            entry.Block.Release(1);
             return true;
         }
 
@@ -117,13 +122,20 @@ namespace PSTcp
         /// room (which pauses that connection's reading). What a cancelled wait or a completed
         /// queue leaves out is counted as dropped.
         /// </summary>
-        internal ValueTask EnqueueAsync(Entry[] batch, int count, CancellationToken cancellationToken)
+        /// <param name="block">The batch's bytes; the queue owns its reference from here on.</param>
+        /// <param name="frames">Where each message lies in the block, as offsets from <paramref name="offset"/>.</param>
+        /// <param name="offset">Where the batch starts in the block.</param>
+        /// <param name="count">How many messages (frames[0..count)).</param>
+        /// <param name="firstSequence">The first message's sequence; the others follow it.</param>
+        /// <param name="cancellationToken">Ends a Wait-mode wait; the rest is counted as dropped.</param>
+        internal ValueTask EnqueueAsync(MessageBlock block, Framing.Frame[] frames, int offset, int count, long firstSequence, CancellationToken cancellationToken)
         {
+            var batch = new Batch(block, frames, offset, firstSequence);
             int taken = Enqueue(batch, 0, count);
             return taken == count ? default : EnqueueRestAsync(batch, taken, count, cancellationToken);
         }
 
-        private async ValueTask EnqueueRestAsync(Entry[] batch, int taken, int count, CancellationToken cancellationToken)
+        private async ValueTask EnqueueRestAsync(Batch batch, int taken, int count, CancellationToken cancellationToken)
         {
             try
             {
@@ -152,14 +164,20 @@ namespace PSTcp
             }
             catch (OperationCanceledException)
             {
-                for (int i = taken; i < count; i++) CountDropped(batch[i].Origin);
+                FlushDropped(count - taken, batch.Block.Origin);
+                batch.Block.Release(count - taken);
                 throw;
             }
         }
 
         /// <summary>Queues one message (as <see cref="EnqueueAsync"/> does a batch).</summary>
-        internal ValueTask WriteAsync(TcpMessage message, CancellationToken cancellationToken) =>
-            EnqueueAsync(new[] { message.ToEntry() }, 1, cancellationToken);
+        internal ValueTask WriteAsync(TcpMessage message, CancellationToken cancellationToken)
+        {
+            var data = message.Data;
+            var block = new MessageBlock(data, pooled: false, message.Origin, message.Timestamp.UtcTicks, references: 1);
+            var frames = new[] { new Framing.Frame(0, data.Length, data.Length) };
+            return EnqueueAsync(block, frames, 0, 1, message.Sequence, cancellationToken);
+        }
 
         /// <summary>Takes the next message, waiting for one; null when the queue is completed and empty.</summary>
         public async ValueTask<TcpMessage> ReadAsync(CancellationToken cancellationToken = default)
@@ -172,73 +190,114 @@ namespace PSTcp
         }
 
         /// <summary>Queues what it may of batch[from..count); returns how many it dealt with (queued or dropped).</summary>
-        private int Enqueue(Entry[] batch, int from, int count)
+        private int Enqueue(in Batch batch, int from, int count)
         {
             TaskCompletionSource<bool> readable = null;
-            int handled = 0;
-            int droppedHere = 0;
-            TcpConnection droppedOrigin = null;
+            int handled;
+            var evicted = default(Evictions);
+            var block = batch.Block;
             lock (_lock)
             {
+                int room = Capacity - _count;
                 if (_completed)
                 {
-                    for (int i = from; i < count; i++) CountDroppedLocked(batch[i].Origin, ref droppedHere, ref droppedOrigin);
                     handled = count - from;
+                    evicted.Add(this, block, handled);
+                }
+                else if (room >= count - from || FullMode == QueueFullMode.Wait)
+                {
+                    handled = Math.Min(room, count - from);
+                    Append(batch, from, handled);
+                }
+                else if (FullMode == QueueFullMode.DropNewest)
+                {
+                    // What fits is queued, the rest of the batch dropped.
+                    handled = count - from;
+                    Append(batch, from, room);
+                    evicted.Add(this, block, handled - room);
                 }
                 else
                 {
-                    for (int i = from; i < count; i++)
+                    // DropOldest: the oldest queued messages make room; a batch larger than the
+                    // whole queue drops its own first messages too.
+                    handled = count - from;
+                    int keep = Math.Min(handled, Capacity);
+                    int evict = Math.Min(_count, keep - room);
+                    for (int i = 0; i < evict; i++)
                     {
-                        if (_count == Capacity)
-                        {
-                            if (FullMode == QueueFullMode.Wait) break;
-                            if (FullMode == QueueFullMode.DropNewest)
-                            {
-                                CountDroppedLocked(batch[i].Origin, ref droppedHere, ref droppedOrigin);
-                                handled++;
-                                continue;
-                            }
-
-                            // DropOldest: the oldest queued message makes room.
-                            CountDroppedLocked(_ring[_head].Origin, ref droppedHere, ref droppedOrigin);
-                            _ring[_head] = default;
-                            if (++_head == _ring.Length) _head = 0;
-                            _count--;
-                        }
-
-                        if (_count == _ring.Length) Grow();
-                        // Wrap without a division: this runs once per message.
-                        int tail = _head + _count;
-                        if (tail >= _ring.Length) tail -= _ring.Length;
-                        _ring[tail] = batch[i];
-                        _count++;
-                        handled++;
+                        evicted.Add(this, _ring[_head].Block, 1);
+                        _ring[_head] = default;
+                        if (++_head == _ring.Length) _head = 0;
                     }
 
-                    if (_readable != null && _count > 0)
-                    {
-                        readable = _readable;
-                        _readable = null;
-                    }
+                    _count -= evict;
+                    if (handled > keep) evicted.Add(this, block, handled - keep);
+                    Append(batch, from + handled - keep, keep);
+                }
+
+                if (_readable != null && _count > 0)
+                {
+                    readable = _readable;
+                    _readable = null;
                 }
             }
 
-            FlushDropped(droppedHere, droppedOrigin);
+            evicted.Flush(this);
             readable?.TrySetResult(true);
             return handled;
         }
 
-        // Drops are counted per connection too; consecutive drops of one connection are added at once.
-        private void CountDroppedLocked(TcpConnection origin, ref int pending, ref TcpConnection pendingOrigin)
+        // Under the lock: batch[from..from+n) into the ring's tail (there is room).
+        private void Append(in Batch batch, int from, int n)
         {
-            if (pendingOrigin != origin)
+            if (n == 0) return;
+            if (_ring.Length < _count + n) Grow(_count + n);
+            int tail = _head + _count;
+            if (tail >= _ring.Length) tail -= _ring.Length;
+            var frames = batch.Frames;
+            for (int i = from, end = from + n; i < end; i++)
             {
-                FlushDropped(pending, pendingOrigin);
-                pending = 0;
-                pendingOrigin = origin;
+                // Wrap without a division: this runs once per message.
+                ref var slot = ref _ring[tail];
+                slot.Block = batch.Block;
+                slot.Offset = batch.Offset + frames[i].PayloadOffset;
+                slot.Length = frames[i].PayloadLength;
+                slot.Sequence = batch.FirstSequence + i;
+                if (++tail == _ring.Length) tail = 0;
             }
 
-            pending++;
+            _count += n;
+        }
+
+        /// <summary>
+        /// Messages that leave without a consumer (evicted, or never queued), gathered by runs of
+        /// one block: each run is counted as dropped and released at once, not per message.
+        /// </summary>
+        private struct Evictions
+        {
+            private MessageBlock _block;
+            private int _count;
+
+            public void Add(MessageQueue queue, MessageBlock block, int count)
+            {
+                if (count == 0) return;
+                if (block != _block)
+                {
+                    Flush(queue);
+                    _block = block;
+                }
+
+                _count += count;
+            }
+
+            public void Flush(MessageQueue queue)
+            {
+                if (_block == null) return;
+                queue.FlushDropped(_count, _block.Origin);
+                _block.Release(_count);
+                _block = null;
+                _count = 0;
+            }
         }
 
         private void FlushDropped(int count, TcpConnection origin)
@@ -248,15 +307,19 @@ namespace PSTcp
             origin?.CountDropped(count);
         }
 
-        /// <summary>Counts a message that was read but never made it into the queue.</summary>
-        internal void CountDropped(TcpConnection origin) => FlushDropped(1, origin);
+        /// <summary>Counts messages that were read but never made it into the queue.</summary>
+        internal void CountDropped(TcpConnection origin, int count) => FlushDropped(count, origin);
 
-        private void Grow()
+        private void Grow(int needed)
         {
             // The ring grows on demand up to the capacity: a quiet source holds a few entries, not 10,000.
-            int size = Math.Min(Capacity, Math.Max(InitialRingSize, _ring.Length * 2));
+            int size = Math.Max(InitialRingSize, _ring.Length * 2);
+            while (size < needed) size *= 2;
+            size = Math.Min(Capacity, size);
             var ring = new Entry[size];
-            for (int i = 0; i < _count; i++) ring[i] = _ring[(_head + i) % _ring.Length];
+            int first = Math.Min(_count, _ring.Length - _head);
+            Array.Copy(_ring, _head, ring, 0, first);
+            Array.Copy(_ring, 0, ring, first, _count - first);
             _ring = ring;
             _head = 0;
         }
@@ -301,16 +364,34 @@ namespace PSTcp
         }
 
         /// <summary>One queued message, before a consumer makes it a <see cref="TcpMessage"/>.</summary>
-        internal struct Entry
+        private struct Entry
         {
-            public byte[] Block;
+            public MessageBlock Block;
             public int Offset;
             public int Length;
-            public TcpConnection Origin;
             public long Sequence;
-            public long UtcTicks;
 
-            public TcpMessage ToMessage() => new TcpMessage(Block, Offset, Length, Origin, Sequence, UtcTicks);
+            public TcpMessage ToMessage() => new TcpMessage(Block.Array, Offset, Length, Block.Origin, Sequence, Block.UtcTicks);
+        }
+
+        /// <summary>A batch being queued: its block, where its messages lie, and the first one's sequence.</summary>
+        private readonly struct Batch
+        {
+            public Batch(MessageBlock block, Framing.Frame[] frames, int offset, long firstSequence)
+            {
+                Block = block;
+                Frames = frames;
+                Offset = offset;
+                FirstSequence = firstSequence;
+            }
+
+            public MessageBlock Block { get; }
+
+            public Framing.Frame[] Frames { get; }
+
+            public int Offset { get; }
+
+            public long FirstSequence { get; }
         }
     }
 }

@@ -98,6 +98,23 @@ namespace PSTcp
             }
         }
 
+        /// <summary>
+        /// The array now belongs to someone else (the queue took it with the messages it holds):
+        /// the bytes not yet consumed move to an array of their own, ready for a full read.
+        /// </summary>
+        public void Detach()
+        {
+            var old = _array;
+            int start = _start;
+            int length = Length;
+            _array = null;
+            _start = _end = 0;
+            if (old == null || length == 0) return;
+            _array = ArrayPool<byte>.Shared.Rent(Math.Max(ReadSize, checked(length * 2)));
+            Buffer.BlockCopy(old, start, _array, 0, length);
+            _end = length;
+        }
+
         /// <summary>Gives the array back to the pool.</summary>
         public void Release()
         {

@@ -39,10 +39,10 @@ namespace PSTcp
         private readonly ReceiveBuffer _buffer = new ReceiveBuffer();
         private List<TcpMessage> _handlerMessages;
 
-        // The batch's entries, rented while the connection is busy and given back before it
-        // waits: a connection that once read a thousand messages at a time must not keep an
-        // array for a thousand while it idles.
-        private MessageQueue.Entry[] _entries = Array.Empty<MessageQueue.Entry>();
+        // Where the batch's messages lie, rented while the connection is busy and given back
+        // before it waits: a connection that once read a thousand messages at a time must not
+        // keep an array for a thousand while it idles.
+        private Frame[] _frames = Array.Empty<Frame>();
         private long _sequence;
         private int _phase;
         private volatile bool _stopping;
@@ -73,7 +73,7 @@ namespace PSTcp
                         // An idle connection holds no buffer: give it back (or shrink it to the
                         // partial message) and wait with a zero-byte read where the transport can.
                         _buffer.Trim();
-                        ReturnEntries();
+                        ReturnFrames();
                         if (transport.CanWaitForData)
                         {
                             var wait = transport.WaitForDataAsync();
@@ -166,7 +166,7 @@ namespace PSTcp
             finally
             {
                 _buffer.Release();
-                ReturnEntries();
+                ReturnFrames();
                 if (CloseRequested) await CloseAfterHandlerAsync().ConfigureAwait(false);
             }
         }
@@ -177,22 +177,10 @@ namespace PSTcp
             // The bytes stay in the buffer's array until the next read, even once consumed.
             var array = _buffer.Array;
             int batchStart = _buffer.Start;
-            int batchLength = 0;
-            int count = 0;
-            var status = FrameStatus.NeedMoreData;
-            while (_buffer.Length > 0)
-            {
-                status = _framer.TryReadFrame(_buffer.Unconsumed, out var frame);
-                if (status != FrameStatus.Frame) break;
-                AddEntry(count++, batchLength + frame.PayloadOffset, frame.PayloadLength);
-                batchLength += frame.FrameLength;
-                _buffer.Consume(frame.FrameLength);
-                if (_isRaw) break;
-            }
-
+            var status = FrameBatch(out int count, out int batchLength);
             if (count > 0)
             {
-                await DispatchAsync(array, batchStart, batchLength, count, token).ConfigureAwait(false);
+                await DispatchAsync(array, batchStart, batchLength, count, mayKeepArray: true, token).ConfigureAwait(false);
             }
 
             if (status == FrameStatus.TooLong)
@@ -205,32 +193,59 @@ namespace PSTcp
             return true;
         }
 
-        private void AddEntry(int index, int offsetInBatch, int length)
+        /// <summary>
+        /// Frames what the buffer holds in one pass (into <see cref="_frames"/> when the messages
+        /// are queued or handed to the handler, else only counted) and consumes it.
+        /// </summary>
+        private FrameStatus FrameBatch(out int count, out int batchLength)
         {
-            ++_sequence;
-            if (!_queueMessages && !_handlerNeedsMessages) return;
-            if (index == _entries.Length) GrowEntries();
-            _entries[index].Offset = offsetInBatch;
-            _entries[index].Length = length;
-            _entries[index].Sequence = _sequence;
+            bool record = _queueMessages || _handlerNeedsMessages;
+            int limit = _isRaw ? 1 : int.MaxValue;
+            count = 0;
+            batchLength = 0;
+            while (true)
+            {
+                var bytes = _buffer.Unconsumed;
+                Span<Frame> room = default;
+                if (record)
+                {
+                    if (count == _frames.Length) GrowFrames(count, bytes.Length);
+                    room = new Span<Frame>(_frames, count, _frames.Length - count);
+                }
+
+                var status = _framer.ReadFrames(bytes, room, record ? Math.Min(limit - count, room.Length) : limit - count, out int framed, out int consumed);
+                if (record && batchLength > 0)
+                {
+                    // A second pass (the frames array grew): its offsets start where it started.
+                    for (int i = count; i < count + framed; i++)
+                    {
+                        var f = _frames[i];
+                        _frames[i] = new Frame(batchLength + f.PayloadOffset, f.PayloadLength, f.FrameLength);
+                    }
+                }
+
+                count += framed;
+                batchLength += consumed;
+                _buffer.Consume(consumed);
+                if (status != FrameStatus.Frame || count == limit) return status;
+            }
         }
 
-        private void GrowEntries()
+        private void GrowFrames(int used, int bytesLeft)
         {
-            var pool = System.Buffers.ArrayPool<MessageQueue.Entry>.Shared;
+            var pool = ArrayPool<Frame>.Shared;
             // A first guess from what is buffered (messages of 32 bytes), then doubling.
-            var entries = pool.Rent(Math.Max(Math.Max(64, _buffer.Length / 32), _entries.Length * 2));
-            Array.Copy(_entries, entries, _entries.Length);
-            ReturnEntries();
-            _entries = entries;
+            var frames = pool.Rent(Math.Max(Math.Max(64, bytesLeft / 32), _frames.Length * 2));
+            Array.Copy(_frames, frames, used);
+            ReturnFrames();
+            _frames = frames;
         }
 
-        private void ReturnEntries()
+        private void ReturnFrames()
         {
-            if (_entries.Length == 0) return;
-            // Cleared after each batch already (see DispatchAsync).
-            System.Buffers.ArrayPool<MessageQueue.Entry>.Shared.Return(_entries);
-            _entries = Array.Empty<MessageQueue.Entry>();
+            if (_frames.Length == 0) return;
+            ArrayPool<Frame>.Shared.Return(_frames);
+            _frames = Array.Empty<Frame>();
         }
 
         private async ValueTask EndOfStreamAsync(CancellationToken token)
@@ -249,8 +264,9 @@ namespace PSTcp
                 if (status == FrameStatus.Frame)
                 {
                     // The peer closed after an unterminated message: it is a message too.
-                    AddEntry(0, frame.PayloadOffset, frame.PayloadLength);
-                    await DispatchAsync(_buffer.Array, start, frame.FrameLength, 1, token).ConfigureAwait(false);
+                    if (_frames.Length == 0) GrowFrames(0, 0);
+                    _frames[0] = frame;
+                    await DispatchAsync(_buffer.Array, start, frame.FrameLength, 1, mayKeepArray: false, token).ConfigureAwait(false);
                 }
             }
 
@@ -262,32 +278,20 @@ namespace PSTcp
 
         /// <summary>
         /// Hands <paramref name="count"/> framed messages (the bytes <paramref name="array"/>[offset..+length],
-        /// entries offset from there) to the handler, then the queue.
+        /// <see cref="_frames"/> offset from there) to the handler, then the queue; with
+        /// <paramref name="mayKeepArray"/> the queue may take the receive buffer's array itself
+        /// rather than a copy.
         /// </summary>
-        private async ValueTask DispatchAsync(byte[] array, int offset, int length, int count, CancellationToken token)
+        private async ValueTask DispatchAsync(byte[] array, int offset, int length, int count, bool mayKeepArray, CancellationToken token)
         {
             // Idle means no complete message: a client dribbling bytes without ever ending one
             // (slowloris) is as idle as a silent one.
             Interlocked.Exchange(ref _lastReceiveTimestamp, System.Diagnostics.Stopwatch.GetTimestamp());
             Interlocked.Add(ref _messagesReceived, count);
             Server?.CountMessagesReceived(count);
-
-            byte[] block = null;
-            long now = 0;
-            if (_queueMessages || _handlerNeedsMessages)
-            {
-                // One copy per batch: the messages point into it, nothing else is allocated
-                // per message until a consumer takes one.
-                block = new byte[length];
-                Buffer.BlockCopy(array, offset, block, 0, length);
-                now = DateTime.UtcNow.Ticks;
-                for (int i = 0; i < count; i++)
-                {
-                    _entries[i].Block = block;
-                    _entries[i].Origin = this;
-                    _entries[i].UtcTicks = now;
-                }
-            }
+            long firstSequence = _sequence + 1;
+            _sequence += count;
+            long now = _queueMessages || _handlerNeedsMessages ? DateTime.UtcNow.Ticks : 0;
 
             bool queued = false;
             try
@@ -297,7 +301,10 @@ namespace PSTcp
                     if (_handlerNeedsMessages)
                     {
                         var list = _handlerMessages ?? (_handlerMessages = new List<TcpMessage>());
-                        for (int i = 0; i < count; i++) list.Add(_entries[i].ToMessage());
+                        for (int i = 0; i < count; i++)
+                        {
+                            list.Add(new TcpMessage(array, offset + _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now));
+                        }
                     }
 
                     Volatile.Write(ref _inHandler, true);
@@ -316,21 +323,38 @@ namespace PSTcp
                 if (_queueMessages)
                 {
                     queued = true;
-                    await Queue.EnqueueAsync(_entries, count, token).ConfigureAwait(false);
+                    var block = TakeBlock(array, ref offset, length, count, now, mayKeepArray);
+                    await Queue.EnqueueAsync(block, _frames, offset, count, firstSequence, token).ConfigureAwait(false);
                 }
             }
             catch when (_queueMessages && !queued)
             {
                 // The echo failed or the connection was aborted mid-batch: what was read but
                 // not queued is counted as dropped, so received = queued + dropped holds.
-                for (int i = 0; i < count; i++) Queue.CountDropped(this);
+                Queue.CountDropped(this, count);
                 throw;
             }
-            finally
+        }
+
+        /// <summary>
+        /// The batch's bytes as a block for the queue. A batch that fills most of the receive
+        /// buffer's array (a flood) gets the array itself, and the buffer moves what is left to
+        /// a new one: no copy. Smaller batches are copied into a pooled array of their size, so
+        /// a queued message never pins a 64 KiB array.
+        /// </summary>
+        private MessageBlock TakeBlock(byte[] array, ref int offset, int length, int count, long now, bool mayKeepArray)
+        {
+            if (mayKeepArray && length >= array.Length / 2 && ReferenceEquals(array, _buffer.Array)
+                && (_handler == null || !_handler.WantsData))
             {
-                // Stale entries would keep the block alive (none are made without a queue or handler that reads them).
-                if (_entries.Length > 0) Array.Clear(_entries, 0, Math.Min(count, _entries.Length));
+                _buffer.Detach();
+                return new MessageBlock(array, pooled: true, this, now, count);
             }
+
+            var copy = ArrayPool<byte>.Shared.Rent(length);
+            Buffer.BlockCopy(array, offset, copy, 0, length);
+            offset = 0;
+            return new MessageBlock(copy, pooled: true, this, now, count);
         }
 
         /// <summary>The handler asked to close: FIN after what it sent, then read until the peer closes (or 5 s), discarding.</summary>

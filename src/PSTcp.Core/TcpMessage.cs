@@ -6,33 +6,35 @@ namespace PSTcp
     /// <summary>One line received from a peer, without its terminator.</summary>
     /// <remarks>
     /// A busy server makes millions of these, so a message keeps only what is its own (its
-    /// bytes, sequence and time) and takes the rest from its connection.
+    /// bytes, sequence and time) and takes the rest from its connection. It is made when a
+    /// consumer takes it from the queue, not when it is read.
     /// </remarks>
     public sealed class TcpMessage
     {
         private readonly long _utcTicks;
+        private readonly byte[] _data;
         private string _text;
-        private byte[] _data;
 
-        // Lines read together share one block; a message copies out its own bytes only when asked.
-        private byte[] _block;
-        private readonly int _offset;
-        private readonly int _length;
-
-        internal TcpMessage(byte[] block, int offset, int length, TcpConnection connection, long sequence, long utcTicks)
+        /// <summary>A message that owns <paramref name="data"/>.</summary>
+        internal TcpMessage(byte[] data, TcpConnection connection, long sequence, long utcTicks)
         {
-            _block = block;
-            _offset = offset;
-            _length = length;
-            if (offset == 0 && length == block.Length)
-            {
-                _data = block;
-                _block = null;
-            }
-
+            _data = data;
             Origin = connection;
             Sequence = sequence;
             _utcTicks = utcTicks;
+        }
+
+        /// <summary>A message of <paramref name="block"/>[offset..+length], with its own copy of those bytes (blocks are shared and pooled).</summary>
+        internal TcpMessage(byte[] block, int offset, int length, TcpConnection connection, long sequence, long utcTicks)
+            : this(Slice(block, offset, length), connection, sequence, utcTicks)
+        {
+        }
+
+        private static byte[] Slice(byte[] block, int offset, int length)
+        {
+            var data = new byte[length];
+            Buffer.BlockCopy(block, offset, data, 0, length);
+            return data;
         }
 
         /// <summary>When the full line was read (local time).</summary>
@@ -40,30 +42,13 @@ namespace PSTcp
 
         /// <summary>The line decoded with the source's encoding; invalid bytes become U+FFFD.</summary>
         // Decoded on first use: most messages of a busy echo server are never looked at.
-        public string Text => _text ?? (_text = _data != null
-            ? Origin.Encoding.GetString(_data)
-            : Origin.Encoding.GetString(_block, _offset, _length));
+        public string Text => _text ?? (_text = Origin.Encoding.GetString(_data));
 
         /// <summary>The line's exact bytes without the terminator.</summary>
-        public byte[] Data
-        {
-            get
-            {
-                if (_data == null)
-                {
-                    var data = new byte[_length];
-                    Buffer.BlockCopy(_block, _offset, data, 0, _length);
-                    _data = data;
-                    // The block may hold many lines: let it go once this one has its own copy.
-                    _block = null;
-                }
-
-                return _data;
-            }
-        }
+        public byte[] Data => _data;
 
         /// <summary>Length of the line in bytes, terminator excluded.</summary>
-        public int Length => _length;
+        public int Length => _data.Length;
 
         public int ConnectionId => Origin.Id;
 
@@ -82,17 +67,6 @@ namespace PSTcp
 
         /// <summary>The connection the line came from (its counters count this message's drop).</summary>
         internal TcpConnection Origin { get; }
-
-        /// <summary>This message as a queue entry again (a queue's single-message write).</summary>
-        internal MessageQueue.Entry ToEntry() => new MessageQueue.Entry
-        {
-            Block = _data ?? _block,
-            Offset = _data != null ? 0 : _offset,
-            Length = _length,
-            Origin = Origin,
-            Sequence = Sequence,
-            UtcTicks = _utcTicks,
-        };
 
         public override string ToString() => Text;
     }

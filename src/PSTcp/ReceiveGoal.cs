@@ -187,7 +187,7 @@ namespace PSTcp.Commands
         }
 
         // A message cut from the stream carries the sequence and time of the read that completed it.
-        private TcpMessage NewMessage(byte[] data) => new TcpMessage(data, 0, data.Length, _stream, _lastSequence, _lastTicks);
+        private TcpMessage NewMessage(byte[] data) => new TcpMessage(data, _stream, _lastSequence, _lastTicks);
 
         /// <summary>One connection's unreturned bytes; several receives may race for them.</summary>
         private sealed class Remainder
@@ -206,7 +206,7 @@ namespace PSTcp.Commands
                     var joined = new byte[message.Length + earlier.Length];
                     Buffer.BlockCopy(message.Data, 0, joined, 0, message.Length);
                     Buffer.BlockCopy(earlier.Data, 0, joined, message.Length, earlier.Length);
-                    Interlocked.Exchange(ref _message, new TcpMessage(joined, 0, joined.Length, message.Origin, message.Sequence, message.Timestamp.UtcTicks));
+                    Interlocked.Exchange(ref _message, new TcpMessage(joined, message.Origin, message.Sequence, message.Timestamp.UtcTicks));
                 }
             }
         }

@@ -75,6 +75,65 @@ namespace PSTcp.Tests
             return result;
         }
 
+        /// <summary>
+        /// As <see cref="Run"/>, but framing each read's bytes in batches with ReadFrames, as the
+        /// connection does: at most <paramref name="room"/> frames per call; 0 counts frames
+        /// without recording them (Payloads then holds one null per frame).
+        /// </summary>
+        private static Framed RunBatched(Framer framer, byte[] stream, IEnumerable<int> chunks, int room)
+        {
+            var result = new Framed();
+            var pending = new List<byte>();
+            var frames = new Frame[room];
+            int offset = 0;
+            foreach (int size in chunks.Concat(new[] { int.MaxValue }))
+            {
+                int n = Math.Min(size, stream.Length - offset);
+                if (n <= 0) break;
+                pending.AddRange(new ArraySegment<byte>(stream, offset, n));
+                offset += n;
+                while (true)
+                {
+                    var buffer = pending.ToArray();
+                    var status = framer.ReadFrames(buffer, frames, room == 0 ? int.MaxValue : room, out int count, out int consumed);
+                    Assert.InRange(consumed, 0, buffer.Length);
+                    int at = 0;
+                    for (int i = 0; i < count; i++)
+                    {
+                        if (room == 0)
+                        {
+                            result.Payloads.Add(null);
+                            continue;
+                        }
+
+                        var f = frames[i];
+                        result.Payloads.Add(buffer.AsSpan(f.PayloadOffset, f.PayloadLength).ToArray());
+                        // Frames follow each other: each starts where the last ended.
+                        int frameStart = at;
+                        Assert.InRange(f.PayloadOffset, frameStart, frameStart + f.FrameLength);
+                        result.Frames.Add(buffer.AsSpan(frameStart, f.FrameLength).ToArray());
+                        at += f.FrameLength;
+                    }
+
+                    if (room != 0) Assert.Equal(at, consumed);
+                    pending.RemoveRange(0, consumed);
+                    if (status == FrameStatus.TooLong)
+                    {
+                        result.TooLong = true;
+                        result.TooLongAt = offset;
+                        result.Left = pending.ToArray();
+                        return result;
+                    }
+
+                    if (status == FrameStatus.NeedMoreData) break;
+                    Assert.Equal(room, count);
+                }
+            }
+
+            result.Left = pending.ToArray();
+            return result;
+        }
+
         private static IEnumerable<int> RandomChunks(Random random, int total)
         {
             for (int sent = 0; sent < total;)
@@ -187,6 +246,32 @@ namespace PSTcp.Tests
             }
         }
 
+        [Theory]
+        [MemberData(nameof(Framings))]
+        public void BatchedFramingEqualsFrameByFrame(string name, FramingKind kind, Action<ConnectionOptions> configure)
+        {
+            var framing = Framing(kind, configure);
+            for (int seed = 0; seed < 40; seed++)
+            {
+                var random = new Random(seed);
+                var payloads = Payloads(random, framing, 30);
+                var stream = WriteAll(framing, payloads);
+                var chunks = RandomChunks(random, stream.Length).ToList();
+                var single = Run(framing.CreateFramer(), stream, chunks, final: false);
+                foreach (int room in new[] { 1, 3, 64 })
+                {
+                    var batched = RunBatched(framing.CreateFramer(), stream, chunks, room);
+                    Assert.Equal(single.Payloads.Select(Bytes.Show), batched.Payloads.Select(Bytes.Show));
+                    Assert.Equal(single.Frames.Select(Bytes.Show), batched.Frames.Select(Bytes.Show));
+                    Assert.Equal(Bytes.Show(single.Left), Bytes.Show(batched.Left));
+                }
+
+                var counted = RunBatched(framing.CreateFramer(), stream, chunks, room: 0);
+                Assert.Equal(single.Payloads.Count, counted.Payloads.Count);
+                Assert.Equal(Bytes.Show(single.Left), Bytes.Show(counted.Left));
+            }
+        }
+
         [Fact]
         public void RawGivesEachReadAsOneMessageAndLosesNothing()
         {
@@ -247,6 +332,20 @@ namespace PSTcp.Tests
             var ok = Run(framing.CreateFramer(), exact, Enumerable.Repeat(1, exact.Length));
             Assert.False(ok.TooLong, name);
             Assert.Equal(Max, Assert.Single(ok.Payloads).Length);
+            foreach (int room in new[] { 0, 4 })
+            {
+                // Batched framing (the connection's) draws the same lines.
+                var batchedOk = RunBatched(framing.CreateFramer(), exact, Enumerable.Repeat(1, exact.Length), room);
+                Assert.False(batchedOk.TooLong, name);
+                Assert.Single(batchedOk.Payloads);
+                var two = Bytes.Latin1("ab" + terminator + new string('x', Max + 1) + terminator);
+                var batchedOver = RunBatched(framing.CreateFramer(), two, new[] { two.Length }, room);
+                Assert.True(batchedOver.TooLong, name);
+                Assert.Single(batchedOver.Payloads);
+                var batchedDribble = RunBatched(framing.CreateFramer(), Bytes.Latin1(new string('x', Max + 10)), Enumerable.Repeat(1, Max + 10), room);
+                Assert.True(batchedDribble.TooLong, name);
+                Assert.InRange(batchedDribble.TooLongAt, Max + 1, Max + terminator.Length + 1);
+            }
 
             var over = Bytes.Latin1(new string('x', Max + 1) + terminator);
             Assert.True(Run(framing.CreateFramer(), over, new[] { over.Length }).TooLong, name);

@@ -259,16 +259,25 @@ namespace PSTcp.Tests
             Assert.Equal(total, perReader.Sum());
         }
 
-        private static MessageQueue.Entry[] Batch(TcpConnection origin, long from, int count) =>
-            Enumerable.Range(0, count).Select(i => new MessageQueue.Entry
-            {
-                Block = new byte[] { (byte)i },
-                Offset = 0,
-                Length = 1,
-                Origin = origin,
-                Sequence = from + i,
-                UtcTicks = DateTime.UtcNow.Ticks,
-            }).ToArray();
+        /// <summary>A read batch as a connection queues it: one block, one frame per message.</summary>
+        private sealed class TestBatch
+        {
+            public MessageBlock Block;
+            public PSTcp.Framing.Frame[] Frames;
+            public long From;
+            public int Count;
+
+            public ValueTask EnqueueAsync(MessageQueue queue, CancellationToken cancellationToken = default) =>
+                queue.EnqueueAsync(Block, Frames, 0, Count, From, cancellationToken);
+        }
+
+        private static TestBatch Batch(TcpConnection origin, long from, int count) => new TestBatch
+        {
+            Block = new MessageBlock(Enumerable.Range(0, count).Select(i => (byte)(from + i)).ToArray(), pooled: false, origin, DateTime.UtcNow.Ticks, count),
+            Frames = Enumerable.Range(0, count).Select(i => new PSTcp.Framing.Frame(i, 1, 1)).ToArray(),
+            From = from,
+            Count = count,
+        };
 
         [Theory]
         [InlineData(QueueFullMode.DropOldest, new long[] { 7 }, 6)]
@@ -278,8 +287,10 @@ namespace PSTcp.Tests
             var origin = _fixture.NewOrigin();
             var queue = new MessageQueue(1, mode);
             var batch = Batch(origin, 1, 7);
-            Assert.True(queue.EnqueueAsync(batch, batch.Length, default).IsCompletedSuccessfully);
+            Assert.True(batch.EnqueueAsync(queue).IsCompletedSuccessfully);
             Assert.Equal(kept, TakeAllNow(queue));
+            // Every message of the block was taken or dropped: nothing points into it.
+            Assert.Equal(0, batch.Block.References);
             Assert.Equal(dropped, queue.DroppedCount);
             Assert.Equal(dropped, origin.MessagesDropped);
             Assert.Equal(dropped, queue.TakeUnreportedDrops());
@@ -292,7 +303,7 @@ namespace PSTcp.Tests
             var queue = new MessageQueue(1, QueueFullMode.Wait);
             var origin = _fixture.NewOrigin();
             var batch = Batch(origin, 1, 5);
-            var writing = queue.EnqueueAsync(batch, batch.Length, default).AsTask();
+            var writing = batch.EnqueueAsync(queue).AsTask();
             var taken = new List<long>();
             while (taken.Count < 5)
             {
@@ -312,12 +323,14 @@ namespace PSTcp.Tests
             var queue = new MessageQueue(100, QueueFullMode.DropOldest);
             long next = 1;
             var expected = new Queue<long>();
+            var batches = new List<TestBatch>();
             var random = new Random(7);
             for (int round = 0; round < 200; round++)
             {
                 int put = random.Next(1, 30);
                 var batch = Batch(origin, next, put);
-                Assert.True(queue.EnqueueAsync(batch, put, default).IsCompletedSuccessfully);
+                batches.Add(batch);
+                Assert.True(batch.EnqueueAsync(queue).IsCompletedSuccessfully);
                 for (int i = 0; i < put; i++) expected.Enqueue(next++);
                 while (expected.Count > 100) expected.Dequeue();
                 int take = random.Next(0, 30);
@@ -331,6 +344,29 @@ namespace PSTcp.Tests
             }
 
             Assert.Equal(expected.ToList(), TakeAllNow(queue));
+            Assert.All(batches, b => Assert.Equal(0, b.Block.References));
+        }
+
+        [Fact]
+        public void TakenMessagesOwnTheirBytesAndABlockIsReleasedOnceItsLastMessageLeaves()
+        {
+            var origin = _fixture.NewOrigin();
+            var queue = new MessageQueue(3, QueueFullMode.DropOldest);
+            var first = Batch(origin, 1, 2);
+            var second = Batch(origin, 3, 2);
+            Assert.True(first.EnqueueAsync(queue).IsCompletedSuccessfully);
+            Assert.True(queue.TryRead(out var one));
+            Assert.Equal(1, first.Block.References);
+            // The block's bytes may be reused once released: the message has its own copy.
+            Array.Clear(first.Block.Array, 0, first.Block.Array.Length);
+            Assert.Equal(new byte[] { 1 }, one.Data);
+            Assert.True(second.EnqueueAsync(queue).IsCompletedSuccessfully);
+            Assert.Equal(1, first.Block.References);
+            Assert.True(Batch(origin, 5, 1).EnqueueAsync(queue).IsCompletedSuccessfully);
+            // The oldest (first's second message) was evicted to make room.
+            Assert.Equal(0, first.Block.References);
+            Assert.Equal(2, second.Block.References);
+            Assert.Equal(1, queue.DroppedCount);
         }
 
         [Theory]
@@ -342,6 +378,7 @@ namespace PSTcp.Tests
             var queue = new MessageQueue(50, mode);
             var origins = Enumerable.Range(0, writers).Select(_ => _fixture.NewOrigin()).ToArray();
             long taken = 0;
+            var all = new ConcurrentBag<TestBatch>();
             using var cts = new CancellationTokenSource(Poll.DefaultTimeout);
             var readers = Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
             {
@@ -355,7 +392,8 @@ namespace PSTcp.Tests
                 for (int b = 0; b < batches; b++)
                 {
                     var batch = Batch(origin, b * perBatch + 1, perBatch);
-                    await queue.EnqueueAsync(batch, perBatch, cts.Token);
+                    all.Add(batch);
+                    await batch.EnqueueAsync(queue, cts.Token);
                 }
             })).ToArray();
             await Poll.WithTimeout(Task.WhenAll(writing), "writers");
@@ -363,6 +401,7 @@ namespace PSTcp.Tests
             await Poll.WithTimeout(Task.WhenAll(readers), "readers");
             Assert.Equal(writers * batches * perBatch, taken + queue.DroppedCount);
             Assert.Equal(queue.DroppedCount, origins.Sum(o => o.MessagesDropped));
+            Assert.All(all, b => Assert.Equal(0, b.Block.References));
         }
     }
 }

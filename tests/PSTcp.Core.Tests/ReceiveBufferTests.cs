@@ -16,6 +16,30 @@ namespace PSTcp.Tests
         }
 
         [Fact]
+        public void DetachLeavesTheArrayAndKeepsTheUnconsumedTailInANewOne()
+        {
+            var buffer = new ReceiveBuffer();
+            var segment = buffer.GetWriteSegment(ReceiveBuffer.ReadSize);
+            for (int i = 0; i < 10; i++) segment.Array[segment.Offset + i] = (byte)i;
+            buffer.Advance(10);
+            buffer.Consume(7);
+            var given = buffer.Array;
+            buffer.Detach();
+            Assert.NotSame(given, buffer.Array);
+            Assert.Equal(new byte[] { 7, 8, 9 }, buffer.Unconsumed.ToArray());
+            // Room for (nearly) a full read after the tail: no second copy when the flood goes on.
+            Assert.Equal(ReceiveBuffer.ReadSize - 3, buffer.GetWriteSegment(ReceiveBuffer.ReadSize).Count);
+
+            buffer.Consume(3);
+            var second = buffer.Array;
+            buffer.Detach();
+            Assert.Equal(0, buffer.Capacity);
+            Assert.Equal(0, buffer.Length);
+            System.Buffers.ArrayPool<byte>.Shared.Return(given);
+            System.Buffers.ArrayPool<byte>.Shared.Return(second);
+        }
+
+        [Fact]
         public void TrimGivesTheArrayBackWhenEverythingWasConsumed()
         {
             var buffer = Holding(100);

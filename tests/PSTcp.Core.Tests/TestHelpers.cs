@@ -93,7 +93,7 @@ namespace PSTcp.Tests
     internal static class Messages
     {
         public static TcpMessage Create(byte[] data, TcpConnection origin, long sequence) =>
-            new TcpMessage(data, 0, data.Length, origin, sequence, DateTime.UtcNow.Ticks);
+            new TcpMessage(data, origin, sequence, DateTime.UtcNow.Ticks);
     }
 
     internal static class Bytes

@@ -83,6 +83,36 @@ namespace PSTcp.Framing
             return FrameStatus.NeedMoreData;
         }
 
+        /// <summary>
+        /// Frames up to <paramref name="limit"/> whole frames from the front of
+        /// <paramref name="buffer"/>: each one's offsets, counted from the buffer's start, go to
+        /// <paramref name="frames"/> (when it is empty they are only counted). Returns
+        /// <see cref="FrameStatus.Frame"/> when it stopped at the limit with bytes left,
+        /// <see cref="FrameStatus.NeedMoreData"/> when what is left (maybe nothing) is not a
+        /// whole frame, <see cref="FrameStatus.TooLong"/> when the next frame is over the limit.
+        /// </summary>
+        /// <remarks>
+        /// One call per read batch, so a busy connection pays the per-frame cost in a tight
+        /// loop here, not in its async receive loop; framers override it where they can do better.
+        /// </remarks>
+        internal virtual FrameStatus ReadFrames(ReadOnlySpan<byte> buffer, Span<Frame> frames, int limit, out int count, out int consumed)
+        {
+            count = 0;
+            consumed = 0;
+            bool record = !frames.IsEmpty;
+            while (consumed < buffer.Length)
+            {
+                if (count == limit) return FrameStatus.Frame;
+                var status = TryReadFrame(buffer.Slice(consumed), out var frame);
+                if (status != FrameStatus.Frame) return status;
+                if (record) frames[count] = new Frame(consumed + frame.PayloadOffset, frame.PayloadLength, frame.FrameLength);
+                count++;
+                consumed += frame.FrameLength;
+            }
+
+            return FrameStatus.NeedMoreData;
+        }
+
         /// <summary>Forgets any search state: the caller is starting from an empty buffer.</summary>
         public virtual void Reset() { }
     }

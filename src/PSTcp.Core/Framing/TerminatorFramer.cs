@@ -13,13 +13,71 @@ namespace PSTcp.Framing
         private readonly int _alignment;
         private int _searched;
 
+        // The common case (one-byte terminator, byte-aligned: UTF-8 and ASCII lines) has a fast
+        // path; _strip is the one byte before it that is not part of the payload (Line's CR), or -1.
+        private readonly bool _singleByte;
+        private readonly int _strip;
+
         protected TerminatorFramer(byte[] terminator, int alignment, int maxMessageLength)
+            : this(terminator, alignment, null, maxMessageLength)
+        {
+        }
+
+        private protected TerminatorFramer(byte[] terminator, int alignment, byte[] strip, int maxMessageLength)
             : base(maxMessageLength)
         {
             if (terminator == null || terminator.Length == 0) throw new ArgumentException("The terminator can't be empty.", nameof(terminator));
             if (alignment < 1) throw new ArgumentOutOfRangeException(nameof(alignment));
             _terminator = terminator;
             _alignment = alignment;
+            _singleByte = terminator.Length == 1 && alignment == 1 && (strip == null || strip.Length <= 1);
+            _strip = strip != null && strip.Length == 1 ? strip[0] : -1;
+        }
+
+        internal override FrameStatus ReadFrames(ReadOnlySpan<byte> buffer, Span<Frame> frames, int limit, out int count, out int consumed)
+        {
+            if (!_singleByte) return base.ReadFrames(buffer, frames, limit, out count, out consumed);
+
+            // TryReadFrame's rules, in one loop: find the terminator (resuming where the last
+            // search stopped), strip the byte before it if that is the strip byte, check the limit.
+            byte terminator = _terminator[0];
+            bool record = !frames.IsEmpty;
+            int max = MaxMessageLength;
+            int slack = _strip >= 0 ? 1 : 0;
+            int position = 0;
+            int from = _searched;
+            count = 0;
+            while (true)
+            {
+                int left = buffer.Length - position;
+                if (left == 0 || count == limit)
+                {
+                    consumed = position;
+                    return left == 0 ? FrameStatus.NeedMoreData : FrameStatus.Frame;
+                }
+
+                int found = buffer.Slice(position + from).IndexOf(terminator);
+                if (found < 0)
+                {
+                    _searched = left;
+                    consumed = position;
+                    return left - slack > max ? FrameStatus.TooLong : FrameStatus.NeedMoreData;
+                }
+
+                int end = from + found;
+                from = 0;
+                _searched = 0;
+                int payload = end > 0 && buffer[position + end - 1] == _strip ? end - 1 : end;
+                if (payload > max)
+                {
+                    consumed = position;
+                    return FrameStatus.TooLong;
+                }
+
+                if (record) frames[count] = new Frame(position, payload, end + 1);
+                count++;
+                position += end + 1;
+            }
         }
 
         public override FrameStatus TryReadFrame(ReadOnlySpan<byte> buffer, out Frame frame)
@@ -88,7 +146,7 @@ namespace PSTcp.Framing
         /// <param name="carriageReturn">CR as encoded, the same length as <paramref name="lineFeed"/> (empty: none).</param>
         /// <param name="maxMessageLength">Longest payload accepted.</param>
         public LineFramer(byte[] lineFeed, byte[] carriageReturn, int maxMessageLength)
-            : base(lineFeed, lineFeed.Length, maxMessageLength)
+            : base(lineFeed, lineFeed.Length, carriageReturn, maxMessageLength)
         {
             _carriageReturn = carriageReturn;
         }
