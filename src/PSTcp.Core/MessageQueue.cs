@@ -9,7 +9,8 @@ namespace PSTcp
     /// messages (events and completion belong to the source, <see cref="IMessageSource"/>).
     /// </summary>
     /// <remarks>
-    /// A ring of small entries (block, offset, length, sequence): a connection queues a whole
+    /// A ring of small entries (offset, length, sequence) beside a ring of the blocks they lie
+    /// in, one per run of messages read together: a connection queues a whole
     /// read batch under one lock and nothing is allocated per message until a consumer takes
     /// it, when its <see cref="TcpMessage"/> is made with its own copy of its bytes. The
     /// batch's bytes are one <see cref="MessageBlock"/>, usually a pooled array, which goes back
@@ -23,9 +24,14 @@ namespace PSTcp
         private const int InitialRingSize = 16;
 
         private readonly object _lock = new object();
+        // The messages (no references: the collector has nothing to scan, a write no barrier),
+        // and beside them, in the same order, runs of consecutive messages that share a block.
         private Entry[] _ring = Array.Empty<Entry>();
         private int _head;
         private int _count;
+        private Run[] _runs = Array.Empty<Run>();
+        private int _runHead;
+        private int _runCount;
         private bool _completed;
         private long _dropped;
         private long _reportedDrops;
@@ -65,6 +71,7 @@ namespace PSTcp
         {
             TaskCompletionSource<bool> writable = null;
             Entry entry;
+            MessageBlock block;
             lock (_lock)
             {
                 if (_count == 0)
@@ -74,9 +81,9 @@ namespace PSTcp
                 }
 
                 entry = _ring[_head];
-                _ring[_head] = default;
                 if (++_head == _ring.Length) _head = 0;
                 _count--;
+                block = TakeFromFirstRun(1);
                 if (_writable != null && _count < Capacity)
                 {
                     writable = _writable;
@@ -86,8 +93,8 @@ namespace PSTcp
 
             writable?.TrySetResult(true);
             // The message gets its own copy of its bytes, then the block may go back to the pool.
-            message = entry.ToMessage();
-            entry.Block.Release(1);
+            message = new TcpMessage(block.Array, entry.Offset, entry.Length, block.Origin, entry.Sequence, block.UtcTicks);
+            block.Release(1);
             return true;
         }
 
@@ -223,14 +230,17 @@ namespace PSTcp
                     handled = count - from;
                     int keep = Math.Min(handled, Capacity);
                     int evict = Math.Min(_count, keep - room);
-                    for (int i = 0; i < evict; i++)
+                    _head += evict;
+                    if (_head >= _ring.Length) _head -= _ring.Length;
+                    _count -= evict;
+                    while (evict > 0)
                     {
-                        evicted.Add(this, _ring[_head].Block, 1);
-                        _ring[_head] = default;
-                        if (++_head == _ring.Length) _head = 0;
+                        // A run at a time: eviction costs per block, not per message.
+                        int take = Math.Min(evict, _runs[_runHead].Count);
+                        evicted.Add(this, TakeFromFirstRun(take), take);
+                        evict -= take;
                     }
 
-                    _count -= evict;
                     if (handled > keep) evicted.Add(this, block, handled - keep);
                     Append(batch, from + handled - keep, keep);
                 }
@@ -251,22 +261,61 @@ namespace PSTcp
         private void Append(in Batch batch, int from, int n)
         {
             if (n == 0) return;
-            if (_ring.Length < _count + n) Grow(_count + n);
+            if (_ring.Length < _count + n) GrowRing(_count + n);
             int tail = _head + _count;
             if (tail >= _ring.Length) tail -= _ring.Length;
             var frames = batch.Frames;
+            int offset = batch.Offset;
+            long sequence = batch.FirstSequence + from;
             for (int i = from, end = from + n; i < end; i++)
             {
-                // Wrap without a division: this runs once per message.
                 ref var slot = ref _ring[tail];
-                slot.Block = batch.Block;
-                slot.Offset = batch.Offset + frames[i].PayloadOffset;
+                slot.Offset = offset + frames[i].PayloadOffset;
                 slot.Length = frames[i].PayloadLength;
-                slot.Sequence = batch.FirstSequence + i;
+                slot.Sequence = sequence++;
+                // Wrap without a division: this runs once per message.
                 if (++tail == _ring.Length) tail = 0;
             }
 
             _count += n;
+            AddRun(batch.Block, n);
+        }
+
+        private void AddRun(MessageBlock block, int n)
+        {
+            if (_runCount > 0)
+            {
+                // A Wait-mode batch queued in parts continues its run.
+                int last = _runHead + _runCount - 1;
+                if (last >= _runs.Length) last -= _runs.Length;
+                if (_runs[last].Block == block)
+                {
+                    _runs[last].Count += n;
+                    return;
+                }
+            }
+
+            if (_runCount == _runs.Length) GrowRuns();
+            int at = _runHead + _runCount;
+            if (at >= _runs.Length) at -= _runs.Length;
+            _runs[at] = new Run { Block = block, Count = n };
+            _runCount++;
+        }
+
+        // Under the lock: n of the oldest messages left the ring (all of the first run's, at most); their block.
+        private MessageBlock TakeFromFirstRun(int n)
+        {
+            ref var run = ref _runs[_runHead];
+            var block = run.Block;
+            run.Count -= n;
+            if (run.Count == 0)
+            {
+                run.Block = null;
+                if (++_runHead == _runs.Length) _runHead = 0;
+                _runCount--;
+            }
+
+            return block;
         }
 
         /// <summary>
@@ -310,18 +359,29 @@ namespace PSTcp
         /// <summary>Counts messages that were read but never made it into the queue.</summary>
         internal void CountDropped(TcpConnection origin, int count) => FlushDropped(count, origin);
 
-        private void Grow(int needed)
+        private void GrowRing(int needed)
         {
             // The ring grows on demand up to the capacity: a quiet source holds a few entries, not 10,000.
             int size = Math.Max(InitialRingSize, _ring.Length * 2);
             while (size < needed) size *= 2;
-            size = Math.Min(Capacity, size);
-            var ring = new Entry[size];
-            int first = Math.Min(_count, _ring.Length - _head);
-            Array.Copy(_ring, _head, ring, 0, first);
-            Array.Copy(_ring, 0, ring, first, _count - first);
-            _ring = ring;
+            _ring = Unwrapped(_ring, _head, _count, Math.Min(Capacity, size));
             _head = 0;
+        }
+
+        private void GrowRuns()
+        {
+            _runs = Unwrapped(_runs, _runHead, _runCount, Math.Max(4, _runs.Length * 2));
+            _runHead = 0;
+        }
+
+        // A ring's items, oldest first, at the start of a new array of the given size.
+        private static T[] Unwrapped<T>(T[] ring, int head, int count, int size)
+        {
+            var grown = new T[size];
+            int first = Math.Min(count, ring.Length - head);
+            Array.Copy(ring, head, grown, 0, first);
+            Array.Copy(ring, 0, grown, first, count - first);
+            return grown;
         }
 
         /// <summary>No more messages will come; consumers get what is queued, then end.</summary>
@@ -363,15 +423,19 @@ namespace PSTcp
             }
         }
 
-        /// <summary>One queued message, before a consumer makes it a <see cref="TcpMessage"/>.</summary>
+        /// <summary>One queued message, before a consumer makes it a <see cref="TcpMessage"/>; its block is its run's.</summary>
         private struct Entry
         {
-            public MessageBlock Block;
             public int Offset;
             public int Length;
             public long Sequence;
+        }
 
-            public TcpMessage ToMessage() => new TcpMessage(Block.Array, Offset, Length, Block.Origin, Sequence, Block.UtcTicks);
+        /// <summary>Consecutive queued messages in one block.</summary>
+        private struct Run
+        {
+            public MessageBlock Block;
+            public int Count;
         }
 
         /// <summary>A batch being queued: its block, where its messages lie, and the first one's sequence.</summary>

@@ -65,9 +65,18 @@ namespace PSTcp
             {
                 while (true)
                 {
-                    // A read that filled its buffer may have left nothing behind: then don't wait
-                    // for more holding the buffer (one ioctl, only after full reads).
-                    if (likelyMore && transport.CanWaitForData && NothingAvailable(transport)) likelyMore = false;
+                    // After a read that filled its buffer, more is likely there: read it at once
+                    // if it is (one non-blocking recv), else don't wait holding the buffer.
+                    ArraySegment<byte> segment = default;
+                    int received = -1;
+                    if (likelyMore && transport.CanWaitForData)
+                    {
+                        // A small array that a read just filled is likely too small for what waits.
+                        segment = _buffer.GetWriteSegment(maxRead, _buffer.Capacity < ReceiveBuffer.ReadSize ? ReceiveBuffer.ReadSize : 0);
+                        received = transport.TryReceive(segment);
+                        if (received < 0) likelyMore = false;
+                    }
+
                     if (!likelyMore)
                     {
                         // An idle connection holds no buffer: give it back (or shrink it to the
@@ -82,13 +91,17 @@ namespace PSTcp
                         }
                     }
 
-                    // Holding a small array for a partial message: ask how much is waiting, so a
-                    // dribble fills its tail and a burst gets a full read.
-                    int waiting = _buffer.Capacity > 0 && _buffer.Capacity < ReceiveBuffer.ReadSize && transport.CanWaitForData ? Available(transport) : 0;
-                    var segment = _buffer.GetWriteSegment(maxRead, waiting);
-                    var receive = transport.ReceiveAsync(segment);
-                    if (!receive.IsCompleted) inline = 0;
-                    int received = await receive.ConfigureAwait(false);
+                    if (received < 0)
+                    {
+                        // Holding a small array for a partial message: ask how much is waiting, so a
+                        // dribble fills its tail and a burst gets a full read.
+                        int waiting = _buffer.Capacity > 0 && _buffer.Capacity < ReceiveBuffer.ReadSize && transport.CanWaitForData ? Available(transport) : 0;
+                        segment = _buffer.GetWriteSegment(maxRead, waiting);
+                        var receive = transport.ReceiveAsync(segment);
+                        if (!receive.IsCompleted) inline = 0;
+                        received = await receive.ConfigureAwait(false);
+                    }
+
                     if (Interlocked.CompareExchange(ref _phase, PhaseHandling, PhaseWaiting) != PhaseWaiting || _stopping)
                     {
                         // Stopping: what was handled is queued; this read and a partial message are dropped.
@@ -464,8 +477,6 @@ namespace PSTcp
             if (n == 0) throw new System.IO.EndOfStreamException();
             return n;
         }
-
-        private static bool NothingAvailable(Transport transport) => Available(transport) == 0;
 
         /// <summary>Bytes the socket holds for us (an ioctl); on a failure, as if plenty: the read that follows reports it.</summary>
         private static int Available(Transport transport)

@@ -26,6 +26,12 @@ namespace PSTcp
 
         public virtual ValueTask WaitForDataAsync() => default;
 
+        /// <summary>
+        /// Reads what is there now without waiting: the count (0 when the peer closed its side),
+        /// or -1 when nothing is waiting (or the transport can't tell without waiting).
+        /// </summary>
+        public virtual int TryReceive(ArraySegment<byte> buffer) => -1;
+
         /// <summary>Reads into the buffer; 0 means the peer closed its side.</summary>
         public abstract ValueTask<int> ReceiveAsync(ArraySegment<byte> buffer);
 
@@ -81,6 +87,9 @@ namespace PSTcp
         public SocketTransport(Socket socket)
             : base(socket)
         {
+            // Only this transport's own synchronous calls see this (TryReceive, which must not
+            // wait); the awaitable operations don't depend on it.
+            socket.Blocking = false;
         }
 
         public override bool CanWaitForData => true;
@@ -105,6 +114,16 @@ namespace PSTcp
             {
                 _receiveArgs.SocketFlags = SocketFlags.None;
             }
+        }
+
+        public override int TryReceive(ArraySegment<byte> buffer)
+        {
+            // One recv: what a busy connection's next read costs, where asking how much is
+            // waiting first (an ioctl) would be two system calls.
+            int received = Socket.Receive(buffer.Array, buffer.Offset, buffer.Count, SocketFlags.None, out var error);
+            if (error == SocketError.Success) return received;
+            if (error == SocketError.WouldBlock) return -1;
+            throw new SocketException((int)error);
         }
 
         public override async ValueTask<int> ReceiveAsync(ArraySegment<byte> buffer)
