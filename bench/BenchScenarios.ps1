@@ -9,10 +9,10 @@
 #   Derive   adds figures computed here to the run's result
 #   Table    'main' (the four compared servers) or 'targets' only
 #   NotQuick left out of -Quick runs;  Optional  run only when named in -Scenario
-function Get-BenchScenarios([switch] $Quick, [int] $IdleConnections, [int] $DribbleConnections) {
+function Get-BenchScenarios([switch] $Quick, [double] $Warmup, [int] $IdleConnections, [int] $DribbleConnections) {
     $compared = @('PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines')
     $secs = if ($Quick) { '1' } else { '2' }
-    $warm = if ($Quick) { '0.3' } else { '0.5' }
+    $warm = $Warmup.ToString([Globalization.CultureInfo]::InvariantCulture)
     $timed = @('--seconds', $secs, '--warmup', $warm)
     $cpuLine = @('server_cpu_ns_per_op', 'server CPU ns/line', 'N0')
     $lines = @(@('lines_per_sec', 'lines/s', 'N0'), $cpuLine)
@@ -56,7 +56,7 @@ function Get-BenchScenarios([switch] $Quick, [int] $IdleConnections, [int] $Drib
                                        @('server_cpu_ns_per_op', 'server CPU ns/line of the push', 'N0'))
                            Once = $true; Phases = $true; TimeoutSeconds = 300 }
         # Stop-Job on a consumer job while 16 clients flood (PSTcp with its queue only).
-        'stopjob'     = @{ Args = @('pipelined', '--clients', '16', '--line-size', '64', '--seconds', '0.5', '--warmup', $warm)
+        'stopjob'     = @{ Args = @('pipelined', '--clients', '16', '--line-size', '64', '--seconds', '0.5', '--warmup', '0.5')
                            Servers = @('PSTcp'); Once = $true; Phases = $true; Table = 'targets'
                            Metrics = @(@('stopjob_p50_ms', 'Stop-Job p50 (ms)', 'N1'), @('stopjob_max_ms', 'Stop-Job max (ms)', 'N1'))
                            StopTries = $stopTries

@@ -29,6 +29,12 @@
 .PARAMETER Scenario
     Which scenarios to run (see bench/README.md). Default: all but pipelined-1, which runs only
     when named; -Quick also leaves out pingpong, window-64, pipelined-64 and churn.
+.PARAMETER Warmup
+    Seconds of load before the timed part of the rate and latency scenarios (pingpong, window,
+    pipelined, churn), on every server alike. Default 3 (0.3 with -Quick): a fresh PSTcp
+    server's code is still being recompiled by the JIT (tiered, with profile-guided
+    optimisation) for about 2-3 s of load, and a shorter warm-up measures that, not the server
+    (-Warmup 0.5 shows it). Bulk, fairness, dribble and idle are timed from the start.
 .PARAMETER IdleConnections
     Connections the idle scenario holds. Default 10000 (2000 with -Quick).
 .PARAMETER DribbleConnections
@@ -47,6 +53,8 @@ param(
     [int] $Repeat,
     [string[]] $Server = @('PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines'),
     [string[]] $Scenario,
+    [ValidateRange(0, 60)]
+    [double] $Warmup = -1,
     [ValidateRange(10, 18000)]
     [int] $IdleConnections,
     [ValidateRange(1, 18000)]
@@ -65,10 +73,11 @@ $Root = Split-Path $BenchDir -Parent
 $ModulePath = Resolve-UserPath $ModulePath (Join-Path $Root 'out/PSTcp')
 $OutDir = Resolve-UserPath $OutDir (Join-Path $Root 'out/bench')
 if (-not $Repeat) { $Repeat = if ($Quick) { 1 } else { 3 } }
+if ($Warmup -lt 0) { $Warmup = if ($Quick) { 0.3 } else { 3 } }
 if (-not $IdleConnections) { $IdleConnections = if ($Quick) { 2000 } else { 10000 } }
 $inv = [Globalization.CultureInfo]::InvariantCulture
 
-$Scenarios = Get-BenchScenarios -Quick:$Quick -IdleConnections $IdleConnections -DribbleConnections $DribbleConnections
+$Scenarios = Get-BenchScenarios -Quick:$Quick -Warmup $Warmup -IdleConnections $IdleConnections -DribbleConnections $DribbleConnections
 $Compared = @('PSTcp', 'PSTcpNoQueue', 'Go', 'Pipelines')
 # -File passes 'a,b' as one string: accept comma-separated lists too.
 $Server = @($Server -split ',' | ForEach-Object Trim | Where-Object { $_ })
@@ -227,6 +236,7 @@ $report = [ordered]@{
     duration_seconds = [Math]::Round(((Get-Date) - $benchStart).TotalSeconds, 1)
     quick = [bool]$Quick
     repeat = $Repeat
+    warmup_seconds = $Warmup
     module_path = $ModulePath
     machine = $machine
     skipped = $skipped
@@ -239,7 +249,7 @@ $report | ConvertTo-Json -Depth 8 | Set-Content -Path $jsonPath -Encoding utf8No
 Copy-Item $jsonPath (Join-Path $OutDir 'latest.json') -Force
 
 Write-Host ''
-Write-Host ("Echo servers on loopback - {0} x {1}, {2}; load average {3} at start; median of {4} run(s){5}" -f $machine.nproc, $machine.cpu_model, $machine.os, (($loadAtStart -split ' ')[0..2] -join ' '), $Repeat, $(if ($Quick) { ', quick' } else { '' }))
+Write-Host ("Echo servers on loopback - {0} x {1}, {2}; load average {3} at start; median of {4} run(s), {6} s warm-up{5}" -f $machine.nproc, $machine.cpu_model, $machine.os, (($loadAtStart -split ' ')[0..2] -join ' '), $Repeat, $(if ($Quick) { ', quick' } else { '' }), $Warmup.ToString($inv))
 $rows | Select-Object Scenario, Metric, PSTcp, 'PSTcp -NoQueue', Go, Pipelines, 'PSTcp/Go', 'NoQueue/Go', 'PSTcp/Pipelines' | Format-Table -AutoSize | Out-String -Width 220 | Write-Host
 Write-Host "Ratios above 1 are better for PSTcp except where lower is better (latency, ms, CPU, bytes). '!' marks a median taken over runs that failed or saw mismatches."
 if ($targets.Count) {
