@@ -14,7 +14,7 @@ namespace PSTcp
         /// </summary>
         public static Task<TcpConnection> ConnectAsync(
             string host, int port, ConnectionOptions options, TimeSpan timeout, CancellationToken cancellationToken) =>
-            ConnectAsync(host, port, options, timeout, cancellationToken, null, null, MessageDirection.Inbound, null, null);
+            ConnectAsync(host, port, options, timeout, cancellationToken, null, null, MessageDirection.Inbound, null, null, queueMessages: true);
 
         /// <summary>
         /// Connects like the overload above, for a relay: the connection's reads go to
@@ -24,13 +24,18 @@ namespace PSTcp
         public static Task<TcpConnection> ConnectAsync(
             string host, int port, ConnectionOptions options, TimeSpan timeout, CancellationToken cancellationToken,
             LineHandler handler, MessageQueue queue, MessageDirection direction) =>
-            ConnectAsync(host, port, options, timeout, cancellationToken, handler, queue, direction, null, null);
+            ConnectAsync(host, port, options, timeout, cancellationToken, handler, queue, direction, null, null, queueMessages: true);
 
-        /// <summary>As above; a PROXY header (options.SendProxyProtocol) names <paramref name="proxySource"/> and
-        /// <paramref name="proxyDestination"/> instead of the socket's own end points (a relay's client).</summary>
+        /// <summary>
+        /// As above; a PROXY header (options.SendProxyProtocol) names <paramref name="proxySource"/> and
+        /// <paramref name="proxyDestination"/> instead of the socket's own end points (a relay's client).
+        /// Without <paramref name="queueMessages"/> nothing is queued at all (a -NoQueue relay's target
+        /// side, whose private queue nobody would read and which would hold up to its capacity of reads).
+        /// </summary>
         internal static async Task<TcpConnection> ConnectAsync(
             string host, int port, ConnectionOptions options, TimeSpan timeout, CancellationToken cancellationToken,
-            LineHandler handler, MessageQueue queue, MessageDirection direction, IPEndPoint proxySource, IPEndPoint proxyDestination)
+            LineHandler handler, MessageQueue queue, MessageDirection direction, IPEndPoint proxySource, IPEndPoint proxyDestination,
+            bool queueMessages)
         {
             options.Validate();
             var target = host.IndexOf(':') >= 0 && !host.StartsWith("[", StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
@@ -48,7 +53,7 @@ namespace PSTcp
                         var transport = await StartTransportAsync(socket, host, options, timeoutCts.Token).ConfigureAwait(false);
                         // A queue of its own ends with the connection; a shared one (a relay's) lives on.
                         var connection = new TcpConnection(transport, options, queue ?? new MessageQueue(options.QueueCapacity, options.QueueFullMode),
-                            handler, server: null, ownsQueue: queue == null)
+                            handler, server: null, ownsQueue: queue == null, queueMessages: queueMessages)
                         {
                             Direction = direction,
                         };

@@ -41,7 +41,8 @@ namespace PSTcp
         /// <param name="handler">What to do with each batch of messages (null: only queue them).</param>
         /// <param name="server">The server that accepted this connection; null for a client connection.</param>
         /// <param name="ownsQueue">Whether the queue ends with this connection (a client connection's own queue does; a relay's target side shares its server's).</param>
-        internal TcpConnection(Transport transport, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server, bool ownsQueue)
+        /// <param name="queueMessages">For a client connection: whether its messages are queued (a server's say so in its options).</param>
+        internal TcpConnection(Transport transport, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server, bool ownsQueue, bool queueMessages = true)
         {
             _transport = transport;
             var socket = transport.Socket;
@@ -55,7 +56,7 @@ namespace PSTcp
             _ownsQueue = ownsQueue;
             // An echo-only server (-NoQueue) neither queues nor builds messages: framing just
             // counts them and enforces the limit.
-            _queueMessages = server == null || server.Options.QueueMessages;
+            _queueMessages = server == null ? queueMessages : server.Options.QueueMessages;
             _handlerNeedsMessages = handler != null && handler.NeedsMessages;
             Id = Interlocked.Increment(ref s_nextId);
             Name = string.IsNullOrEmpty(options.Name) || server != null ? "Connection" + Id : options.Name;

@@ -31,6 +31,37 @@ namespace PSTcp.Tests
         private static int PortOf(TcpListener listener) => ((IPEndPoint)listener.LocalEndpoint).Port;
 
         [Fact]
+        public async Task ANoQueueRelayKeepsNothingOfWhatTheTargetSends()
+        {
+            var target = StartTarget();
+            try
+            {
+                var (handler, relay) = StartRelay(PortOf(target), queue: false);
+                await using (relay)
+                {
+                    using var client = await relay.ConnectAsync();
+                    using var peer = await Poll.WithTimeout(target.AcceptSocketAsync(), "the relay's target connection");
+                    await Poll.UntilAsync(() => handler.TargetConnections.Count == 1, "the target connection to be registered");
+                    var down = new byte[1_000_000];
+                    new Random(5).NextBytes(down);
+                    var sending = peer.SendAsync(new ArraySegment<byte>(down), SocketFlags.None);
+                    Assert.Equal(down, await client.ReadExactlyAsync(down.Length));
+                    await Poll.WithTimeout(sending, "the target's send");
+                    var side = Assert.Single(handler.TargetConnections);
+                    // Its reads were forwarded and counted, and none kept: a private queue that
+                    // nobody reads held up to 10,000 reads (640 MB) per pair.
+                    Assert.Equal(down.Length, side.BytesReceived);
+                    Assert.Equal(0, side.Queue.Count);
+                    Assert.Equal(0, side.MessagesDropped);
+                }
+            }
+            finally
+            {
+                target.Stop();
+            }
+        }
+
+        [Fact]
         public async Task ForwardsBothWaysAndQueuesBothDirections()
         {
             var target = StartTarget();
