@@ -115,7 +115,12 @@ function Invoke-BenchRun([string] $ScenarioName, [hashtable] $Sc, [string] $Serv
         if ($spec.ContainsKey('FixedPort')) { $values.port = Get-FreePort }
         $srv = Start-BenchServer $spec $values
         if ($srv -is [string]) { $script:unavailable[$ServerName] = $srv; $run.error = "skipped: $srv"; return $run }
-        $genArgs = @($generator) + $Sc.Args + @('--host', '127.0.0.1', '--port', "$($srv.Port)")
+        $endpoint = @('--host', '127.0.0.1', '--port', "$($srv.Port)")
+        if ($Sc.ContainsKey('WarmArgs') -and $Sc.WarmArgs) {
+            $warm = Invoke-Generator (@($generator) + $Sc.WarmArgs + $endpoint) 120 { '-' }
+            if ($warm.ExitCode -ne 0) { throw "the warm-up run failed (exit $($warm.ExitCode)): $($warm.Stderr.Trim())" }
+        }
+        $genArgs = @($generator) + $Sc.Args + $endpoint
         if (-not $spec.ContainsKey('NoPid')) { $genArgs += @('--pid', "$($srv.Process.Id)") }
         if ($Sc.Phases) { $genArgs += '--phases' }
         $onPhase = {
