@@ -23,6 +23,20 @@ namespace PSTcp.Tests
             public byte[] Left { get; set; } = Array.Empty<byte>();
         }
 
+        /// <summary>Appends <paramref name="stream"/> to <paramref name="pending"/> chunk by chunk (the rest at the end); yields how much is in after each.</summary>
+        private static IEnumerable<int> Feed(byte[] stream, IEnumerable<int> chunks, List<byte> pending)
+        {
+            int offset = 0;
+            foreach (int size in chunks.Concat(new[] { int.MaxValue }))
+            {
+                int n = Math.Min(size, stream.Length - offset);
+                if (n <= 0) yield break;
+                pending.AddRange(new ArraySegment<byte>(stream, offset, n));
+                offset += n;
+                yield return offset;
+            }
+        }
+
         /// <summary>
         /// Feeds <paramref name="stream"/> in chunks as the connection will: the unconsumed bytes
         /// grow by each chunk, TryReadFrame is called until NeedMoreData, each frame's FrameLength
@@ -32,13 +46,8 @@ namespace PSTcp.Tests
         {
             var result = new Framed();
             var pending = new List<byte>();
-            int offset = 0;
-            foreach (int size in chunks.Concat(new[] { int.MaxValue }))
+            foreach (int offset in Feed(stream, chunks, pending))
             {
-                int n = Math.Min(size, stream.Length - offset);
-                if (n <= 0) break;
-                pending.AddRange(new ArraySegment<byte>(stream, offset, n));
-                offset += n;
                 while (true)
                 {
                     var buffer = pending.ToArray();
@@ -85,13 +94,8 @@ namespace PSTcp.Tests
             var result = new Framed();
             var pending = new List<byte>();
             var frames = new Frame[room];
-            int offset = 0;
-            foreach (int size in chunks.Concat(new[] { int.MaxValue }))
+            foreach (int offset in Feed(stream, chunks, pending))
             {
-                int n = Math.Min(size, stream.Length - offset);
-                if (n <= 0) break;
-                pending.AddRange(new ArraySegment<byte>(stream, offset, n));
-                offset += n;
                 while (true)
                 {
                     var buffer = pending.ToArray();
