@@ -11,12 +11,9 @@ namespace PSTcp.Framing
     {
         private readonly byte[] _terminator;
         private readonly int _alignment;
+        // What right before the terminator is not part of the payload (Line's CR as encoded), or nothing.
+        private readonly byte[] _strip;
         private int _searched;
-
-        // The common case (one-byte terminator, byte-aligned: UTF-8 and ASCII lines) has a fast
-        // path; _strip is the one byte before it that is not part of the payload (Line's CR), or -1.
-        private readonly bool _singleByte;
-        private readonly int _strip;
 
         protected TerminatorFramer(byte[] terminator, int alignment, int maxMessageLength)
             : this(terminator, alignment, null, maxMessageLength)
@@ -30,74 +27,28 @@ namespace PSTcp.Framing
             if (alignment < 1) throw new ArgumentOutOfRangeException(nameof(alignment));
             _terminator = terminator;
             _alignment = alignment;
-            _singleByte = terminator.Length == 1 && alignment == 1 && (strip == null || strip.Length <= 1);
-            _strip = strip != null && strip.Length == 1 ? strip[0] : -1;
+            _strip = strip ?? Array.Empty<byte>();
         }
 
+        public override FrameStatus TryReadFrame(ReadOnlySpan<byte> buffer, out Frame frame) => Next(buffer, out frame);
+
+        // The same loop as the base's, calling Next directly: no virtual call per message.
         internal override FrameStatus ReadFrames(ReadOnlySpan<byte> buffer, Span<Frame> frames, int limit, out int count, out int consumed)
         {
-            if (!_singleByte) return base.ReadFrames(buffer, frames, limit, out count, out consumed);
-
-            // TryReadFrame's rules, in one loop: find the terminator (resuming where the last
-            // search stopped), strip the byte before it if that is the strip byte, check the limit.
-            byte terminator = _terminator[0];
-            bool record = !frames.IsEmpty;
-            int max = MaxMessageLength;
-            int slack = _strip >= 0 ? 1 : 0;
-            int position = 0;
-            int from = _searched;
             count = 0;
-            while (true)
+            consumed = 0;
+            bool record = !frames.IsEmpty;
+            while (consumed < buffer.Length)
             {
-                int left = buffer.Length - position;
-                if (left == 0 || count == limit)
-                {
-                    consumed = position;
-                    return left == 0 ? FrameStatus.NeedMoreData : FrameStatus.Frame;
-                }
-
-                int found = buffer.Slice(position + from).IndexOf(terminator);
-                if (found < 0)
-                {
-                    _searched = left;
-                    consumed = position;
-                    return left - slack > max ? FrameStatus.TooLong : FrameStatus.NeedMoreData;
-                }
-
-                int end = from + found;
-                from = 0;
-                _searched = 0;
-                int payload = end > 0 && buffer[position + end - 1] == _strip ? end - 1 : end;
-                if (payload > max)
-                {
-                    consumed = position;
-                    return FrameStatus.TooLong;
-                }
-
-                if (record) frames[count] = new Frame(position, payload, end + 1);
+                if (count == limit) return FrameStatus.Frame;
+                var status = Next(buffer.Slice(consumed), out var frame);
+                if (status != FrameStatus.Frame) return status;
+                if (record) frames[count] = new Frame(consumed, frame.PayloadLength, frame.FrameLength);
                 count++;
-                position += end + 1;
-            }
-        }
-
-        public override FrameStatus TryReadFrame(ReadOnlySpan<byte> buffer, out Frame frame)
-        {
-            int end = IndexOfTerminator(buffer, _searched);
-            if (end < 0)
-            {
-                frame = default;
-                // Next time, resume where a terminator could still start (aligned).
-                int resume = Math.Max(0, buffer.Length - _terminator.Length + 1);
-                _searched = resume - resume % _alignment;
-                // Slack for the terminator (and a CR) that may yet complete the message.
-                // The payload will be at least what is here, less a partial terminator and the slack.
-                return buffer.Length - (_terminator.Length - 1) - Slack > MaxMessageLength ? FrameStatus.TooLong : FrameStatus.NeedMoreData;
+                consumed += frame.FrameLength;
             }
 
-            _searched = 0;
-            int payload = PayloadLength(buffer, end);
-            frame = new Frame(0, payload, end + _terminator.Length);
-            return payload > MaxMessageLength ? FrameStatus.TooLong : FrameStatus.Frame;
+            return FrameStatus.NeedMoreData;
         }
 
         public override FrameStatus TryReadFinal(ReadOnlySpan<byte> rest, out Frame frame)
@@ -109,16 +60,39 @@ namespace PSTcp.Framing
 
         public override void Reset() => _searched = 0;
 
-        /// <summary>Extra bytes a message may carry besides its payload and terminator (Line: the CR).</summary>
-        protected virtual int Slack => 0;
+        /// <summary>The rules, once: find the terminator (resuming the last search), strip, check the limit.</summary>
+        private FrameStatus Next(ReadOnlySpan<byte> buffer, out Frame frame)
+        {
+            int end = IndexOfTerminator(buffer, _searched);
+            if (end < 0)
+            {
+                frame = default;
+                // Next time, resume where a terminator could still start (aligned).
+                int resume = Math.Max(0, buffer.Length - _terminator.Length + 1);
+                _searched = _alignment == 1 ? resume : resume - resume % _alignment;
+                // Slack for the terminator (and a CR) that may yet complete the message.
+                // The payload will be at least what is here, less a partial terminator and the slack.
+                return buffer.Length - (_terminator.Length - 1) - _strip.Length > MaxMessageLength ? FrameStatus.TooLong : FrameStatus.NeedMoreData;
+            }
 
-        /// <summary>The payload's length given where the terminator starts.</summary>
-        protected virtual int PayloadLength(ReadOnlySpan<byte> buffer, int terminatorStart) => terminatorStart;
+            _searched = 0;
+            int strip = end - _strip.Length;
+            int payload = _strip.Length > 0 && strip >= 0 && buffer.Slice(strip, _strip.Length).SequenceEqual(_strip) ? strip : end;
+            frame = new Frame(0, payload, end + _terminator.Length);
+            return payload > MaxMessageLength ? FrameStatus.TooLong : FrameStatus.Frame;
+        }
 
         private int IndexOfTerminator(ReadOnlySpan<byte> buffer, int from)
         {
             var terminator = _terminator;
             byte first = terminator[0];
+            if (terminator.Length == 1 && _alignment == 1)
+            {
+                // UTF-8 and ASCII lines, one-byte delimiters: one search, no alignment to check.
+                int i = buffer.Slice(from).IndexOf(first);
+                return i < 0 ? -1 : from + i;
+            }
+
             while (from <= buffer.Length - terminator.Length)
             {
                 int i = buffer.Slice(from).IndexOf(first);
@@ -140,29 +114,18 @@ namespace PSTcp.Framing
     /// <summary>Line framing: a message ends at LF, and one CR right before the LF is not part of it.</summary>
     public sealed class LineFramer : TerminatorFramer
     {
-        private readonly byte[] _carriageReturn;
-
         /// <param name="lineFeed">LF as encoded (0A, or 0A 00 in UTF-16LE, ...).</param>
         /// <param name="carriageReturn">CR as encoded, the same length as <paramref name="lineFeed"/> (empty: none).</param>
         /// <param name="maxMessageLength">Longest payload accepted.</param>
         public LineFramer(byte[] lineFeed, byte[] carriageReturn, int maxMessageLength)
             : base(lineFeed, lineFeed.Length, carriageReturn, maxMessageLength)
         {
-            _carriageReturn = carriageReturn;
         }
 
         /// <summary>Single-byte LF framing (UTF-8, ASCII, Latin-1, ...).</summary>
         public LineFramer(int maxMessageLength)
             : this(new[] { (byte)'\n' }, new[] { (byte)'\r' }, maxMessageLength)
         {
-        }
-
-        protected override int Slack => _carriageReturn.Length;
-
-        protected override int PayloadLength(ReadOnlySpan<byte> buffer, int terminatorStart)
-        {
-            int cr = terminatorStart - _carriageReturn.Length;
-            return cr >= 0 && buffer.Slice(cr, _carriageReturn.Length).SequenceEqual(_carriageReturn) ? cr : terminatorStart;
         }
     }
 
