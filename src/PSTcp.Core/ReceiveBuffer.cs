@@ -104,15 +104,14 @@ namespace PSTcp
         /// </summary>
         public void Detach()
         {
-            var old = _array;
-            int start = _start;
-            int length = Length;
-            _array = null;
-            _start = _end = 0;
-            if (old == null || length == 0) return;
-            _array = ArrayPool<byte>.Shared.Rent(Math.Max(ReadSize, checked(length * 2)));
-            Buffer.BlockCopy(old, start, _array, 0, length);
-            _end = length;
+            if (Length == 0)
+            {
+                _array = null;
+                _start = _end = 0;
+                return;
+            }
+
+            Replace(Math.Max(ReadSize, checked(Length * 2)), giveBack: false);
         }
 
         /// <summary>Gives the array back to the pool.</summary>
@@ -124,12 +123,12 @@ namespace PSTcp
             if (array != null) ArrayPool<byte>.Shared.Return(array);
         }
 
-        private void Replace(int size)
+        private void Replace(int size, bool giveBack = true)
         {
             var array = ArrayPool<byte>.Shared.Rent(size);
             int length = Length;
             Buffer.BlockCopy(_array, _start, array, 0, length);
-            ArrayPool<byte>.Shared.Return(_array);
+            if (giveBack) ArrayPool<byte>.Shared.Return(_array);
             _array = array;
             _start = 0;
             _end = length;
