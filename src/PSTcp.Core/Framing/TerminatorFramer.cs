@@ -32,25 +32,6 @@ namespace PSTcp.Framing
 
         public override FrameStatus TryReadFrame(ReadOnlySpan<byte> buffer, out Frame frame) => Next(buffer, out frame);
 
-        // The same loop as the base's, calling Next directly: no virtual call per message.
-        internal override FrameStatus ReadFrames(ReadOnlySpan<byte> buffer, Span<Frame> frames, int limit, out int count, out int consumed)
-        {
-            count = 0;
-            consumed = 0;
-            bool record = !frames.IsEmpty;
-            while (consumed < buffer.Length)
-            {
-                if (count == limit) return FrameStatus.Frame;
-                var status = Next(buffer.Slice(consumed), out var frame);
-                if (status != FrameStatus.Frame) return status;
-                if (record) frames[count] = new Frame(consumed, frame.PayloadLength, frame.FrameLength);
-                count++;
-                consumed += frame.FrameLength;
-            }
-
-            return FrameStatus.NeedMoreData;
-        }
-
         public override FrameStatus TryReadFinal(ReadOnlySpan<byte> rest, out Frame frame)
         {
             _searched = 0;
