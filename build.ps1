@@ -77,12 +77,29 @@ function Get-PesterPath {
 }
 
 function Invoke-CoreTests {
-    # xunit results are read back from a TRX file so they count in the final line.
-    $results = Join-Path $Out 'test-results'
-    $trx = Join-Path $results 'core.trx'
+    # xunit results are read back from TRX files so they count in the final line.
+    $all = Invoke-XunitRun -Name 'core'
+    # Linux connections wait for data through PSTcp's own epoll pollers; Windows and macOS
+    # through .NET's engine (a one-byte peek). The socket tests run again with the pollers off
+    # (PSTCP_EPOLL=0), so that path is tested here too.
+    $socketTests = 'EchoServerTests', 'ClientTests', 'ReceivePathTests', 'ReadinessPollerTests', 'RelayTests', 'QueuedBlockTests' |
+        ForEach-Object { "FullyQualifiedName~PSTcp.Tests.$_" }
+    $env:PSTCP_EPOLL = '0'
+    try { $peek = Invoke-XunitRun -Name 'core-peek' -Filter ($socketTests -join '|') -NoBuild }
+    finally { Remove-Item Env:PSTCP_EPOLL }
+    [pscustomobject]@{
+        Passed  = $all.Passed + $peek.Passed
+        Failed  = $all.Failed + $peek.Failed
+        Skipped = $all.Skipped + $peek.Skipped
+    }
+}
+
+function Invoke-XunitRun([string] $Name, [string] $Filter, [switch] $NoBuild) {
+    $trx = Join-Path $Out "test-results/$Name.trx"
     if (Test-Path $trx) { Remove-Item $trx }
+    $extra = @(if ($Filter) { '--filter', $Filter }; if ($NoBuild) { '--no-build' })
     dotnet test (Join-Path $Root 'tests/PSTcp.Core.Tests/PSTcp.Core.Tests.csproj') -c $Configuration --nologo -v quiet -clp:NoSummary `
-        --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal' | Out-Host
+        --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal' @extra | Out-Host
     if (-not (Test-Path $trx)) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 } }
     $counters = ([xml](Get-Content $trx -Raw)).TestRun.ResultSummary.Counters
     [pscustomobject]@{

@@ -97,9 +97,18 @@ namespace PSTcp
                         // dribble fills its tail and a burst gets a full read.
                         int waiting = _buffer.Capacity > 0 && _buffer.Capacity < ReceiveBuffer.ReadSize && transport.CanWaitForData ? Available(transport) : 0;
                         segment = _buffer.GetWriteSegment(maxRead, waiting);
-                        var receive = transport.ReceiveAsync(segment);
-                        if (!receive.IsCompleted) inline = 0;
-                        received = await receive.ConfigureAwait(false);
+                        if (transport.WaitMayBeSpurious)
+                        {
+                            // Readiness is a hint: nothing there, wait again (without the buffer).
+                            received = transport.TryReceive(segment);
+                            if (received < 0) continue;
+                        }
+                        else
+                        {
+                            var receive = transport.ReceiveAsync(segment);
+                            if (!receive.IsCompleted) inline = 0;
+                            received = await receive.ConfigureAwait(false);
+                        }
                     }
 
                     if (Interlocked.CompareExchange(ref _phase, PhaseHandling, PhaseWaiting) != PhaseWaiting || _stopping)

@@ -27,6 +27,12 @@ namespace PSTcp
         public virtual ValueTask WaitForDataAsync() => default;
 
         /// <summary>
+        /// Whether a completed <see cref="WaitForDataAsync"/> may have been a false alarm: the
+        /// caller then reads with <see cref="TryReceive"/> and waits again if nothing was there.
+        /// </summary>
+        public virtual bool WaitMayBeSpurious => false;
+
+        /// <summary>
         /// Reads what is there now without waiting: the count (0 when the peer closed its side),
         /// or -1 when nothing is waiting (or the transport can't tell without waiting).
         /// </summary>
@@ -97,7 +103,32 @@ namespace PSTcp
         // Peeked bytes land here and are never read: every connection may share it.
         private static readonly byte[] s_peekByte = new byte[1];
 
-        public override async ValueTask WaitForDataAsync()
+        private readonly object _registration = new object();
+        private ReadinessWaiter _waiter;
+        private bool _pollerRefused;
+        private bool _disposed;
+
+        public override bool WaitMayBeSpurious => _waiter != null;
+
+        public override ValueTask WaitForDataAsync()
+        {
+            var waiter = _waiter ?? RegisterWithPoller();
+            return waiter != null ? waiter.WaitAsync() : PeekAsync();
+        }
+
+        private ReadinessWaiter RegisterWithPoller()
+        {
+            if (_pollerRefused) return null;
+            lock (_registration)
+            {
+                // Under the lock Dispose takes: a socket closed meanwhile is not registered.
+                if (!_disposed) _waiter = ReadinessPoller.TryRegister(Socket.Handle);
+                _pollerRefused = _waiter == null;
+                return _waiter;
+            }
+        }
+
+        private async ValueTask PeekAsync()
         {
             // Waits for data without holding a buffer, so idle connections cost almost no
             // memory. A one-byte peek rather than a zero-byte read: on Linux a zero-byte read
@@ -167,6 +198,13 @@ namespace PSTcp
 
         public override void Dispose()
         {
+            lock (_registration)
+            {
+                // Out of the poller's set before the descriptor is closed and can be reused.
+                _disposed = true;
+                _waiter?.Close();
+            }
+
             base.Dispose();
             _receiveArgs.Dispose();
             _sendArgs?.Dispose();
