@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
@@ -17,10 +18,12 @@ namespace PSTcp
     /// netpoller costs one. On a small-window echo (128 lines in flight) the scheduler is most of
     /// the server's CPU, so the second wake-up is what separates the two. Here the thread that
     /// learns a socket is readable runs the receive loop itself: it reads, frames, queues and
-    /// echoes, and returns to epoll_wait at the loop's next real wait. The loop's own budget
-    /// (<see cref="TcpConnection.InlineBudget"/>) moves a flooding connection to the thread pool,
-    /// so one connection can't hold a poller, and everything that can wait for long (a full
-    /// queue, a stuck send, a handler) awaits and so gives the thread back.
+    /// echoes, and returns to epoll_wait at the loop's next real wait. A connection whose data
+    /// keeps coming yields after the loop's budget (<see cref="TcpConnection.InlineBudget"/>)
+    /// and goes on after the poller's next round of events, so it can't hold the poller from
+    /// the other connections on it; it stays on that thread, since a hop to the thread pool per
+    /// 64 KiB cost a flood (bulk, pipelined-64) a fifth of its throughput. Everything that can
+    /// wait for long (a full queue, a stuck send, a handler) awaits and gives the thread back.
     /// Elsewhere (Windows, macOS), or with PSTCP_EPOLL=0 in the environment, connections wait
     /// with a one-byte peek through .NET's engine instead.
     /// </remarks>
@@ -51,6 +54,13 @@ namespace PSTcp
         private ReadinessWaiter[] _slots = new ReadinessWaiter[64];
         private readonly Stack<int> _free = new Stack<int>();
         private int _used;
+
+        // Continuations that yielded on this poller's thread, run after the next round of
+        // events: only this thread touches it.
+        private readonly Queue<KeyValuePair<Action<object>, object>> _yielded = new Queue<KeyValuePair<Action<object>, object>>();
+
+        [ThreadStatic]
+        private static ReadinessPoller t_current;
 
         private ReadinessPoller(int epoll, int index)
         {
@@ -154,12 +164,54 @@ namespace PSTcp
             }
         }
 
+        /// <summary>
+        /// Gives up the thread between two batches of a busy connection: on a poller's thread the
+        /// rest runs after that poller's next round of events (every other connection on it gets
+        /// its turn, and the connection stays on a thread that is awake); elsewhere it goes to
+        /// the thread pool's queue, as <see cref="Task.Yield"/>.
+        /// </summary>
+        public static YieldAwaitable Yield() => default;
+
+        internal readonly struct YieldAwaitable : ICriticalNotifyCompletion
+        {
+            public YieldAwaitable GetAwaiter() => this;
+
+            public bool IsCompleted => false;
+
+            public void GetResult()
+            {
+            }
+
+            public void OnCompleted(Action continuation) => Schedule(continuation, true);
+
+            public void UnsafeOnCompleted(Action continuation) => Schedule(continuation, false);
+
+            private static void Schedule(Action continuation, bool flowContext)
+            {
+                var poller = t_current;
+                if (poller != null && !flowContext)
+                {
+                    poller._yielded.Enqueue(new KeyValuePair<Action<object>, object>(s => ((Action)s)(), continuation));
+                }
+                else if (flowContext)
+                {
+                    ThreadPool.QueueUserWorkItem(s => ((Action)s)(), continuation);
+                }
+                else
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(s => ((Action)s)(), continuation);
+                }
+            }
+        }
+
         private void Run()
         {
+            t_current = this;
             var events = Marshal.AllocHGlobal(s_eventSize * MaxEvents);
             while (true)
             {
-                int n = NativeMethods.epoll_wait(_epoll, events, MaxEvents, -1);
+                // Yielded work waiting: look for events without sleeping, then run it.
+                int n = NativeMethods.epoll_wait(_epoll, events, MaxEvents, _yielded.Count > 0 ? 0 : -1);
                 if (n < 0)
                 {
                     if (Marshal.GetLastWin32Error() == Eintr) continue;
@@ -186,6 +238,20 @@ namespace PSTcp
                     {
                         // A continuation is an async method's: it doesn't throw. Whatever does
                         // must not take the poller, and every other connection on it, down.
+                    }
+                }
+
+                // What yielded before this round; what yields now waits for the next one.
+                for (int i = _yielded.Count; i > 0; i--)
+                {
+                    var item = _yielded.Dequeue();
+                    try
+                    {
+                        item.Key(item.Value);
+                    }
+                    catch (Exception)
+                    {
+                        // As above.
                     }
                 }
             }

@@ -20,7 +20,9 @@ namespace PSTcp
     /// a busy connection cheap; but a connection whose data keeps arriving would then keep its
     /// thread forever and starve accepts and other connections (the flood Kestrel's IOQueue
     /// exists for). So after <see cref="InlineBudget"/> bytes handled without a real wait the
-    /// loop yields to the thread pool's global queue, behind everyone else's completions.
+    /// loop yields: behind everyone else's completions in the thread pool's global queue, or,
+    /// on a Linux poller's thread, behind that poller's next round of events
+    /// (<see cref="ReadinessPoller.Yield"/>).
     /// </remarks>
     public sealed partial class TcpConnection
     {
@@ -163,7 +165,7 @@ namespace PSTcp
                     if (inline >= InlineBudget)
                     {
                         inline = 0;
-                        await Task.Yield();
+                        await ReadinessPoller.Yield();
                     }
                 }
             }
