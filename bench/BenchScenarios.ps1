@@ -22,6 +22,7 @@ function Get-BenchScenarios([switch] $Quick, [double] $Warmup, [int] $IdleConnec
     $lines = @(@('lines_per_sec', 'lines/s', 'N0'), $cpuLine)
     # 128 lines of 64 bytes in flight per client, sent as soon as there is room: small writes.
     $window = @('pipelined', '--line-size', '64', '--window-lines', '128', '--fill') + $timed
+    $goWindow = @('--line-size', '64', '--window-lines', '128') + $timed
     $pingMetrics = @(@('round_trips_per_sec', 'round trips/s', 'N0'), @('p50_us', 'p50 latency (us)', 'N1'),
                      @('p99_us', 'p99 latency (us)', 'N1'), @('server_cpu_ns_per_op', 'server CPU ns/round trip', 'N0'))
     $fairMetrics = @(@('first_echo_p50_ms', 'probe first echo p50 (ms)', 'N2'), @('first_echo_p99_ms', 'probe first echo p99 (ms)', 'N2'),
@@ -38,6 +39,10 @@ function Get-BenchScenarios([switch] $Quick, [double] $Warmup, [int] $IdleConnec
         'pingpong-16' = @{ Args = @('pingpong', '--clients', '16', '--line-size', '64') + $timed; Metrics = $pingMetrics }
         'window-16'   = @{ Args = $window + @('--clients', '16'); Metrics = $lines }
         'window-64'   = @{ Args = $window + @('--clients', '64'); Metrics = $lines; NotQuick = $true }
+        # The same shape driven by bench/peers/go-load instead of PSTcp.Bench: a second client,
+        # lighter than the C# one, so the ratios don't rest on one generator's costs.
+        'window-16-go' = @{ Args = $goWindow + @('--clients', '16'); Metrics = $lines; Generator = 'go-load' }
+        'window-64-go' = @{ Args = $goWindow + @('--clients', '64'); Metrics = $lines; Generator = 'go-load'; NotQuick = $true }
         'pipelined-1'  = @{ Args = @('pipelined', '--clients', '1', '--line-size', '64') + $timed; Metrics = $lines; Optional = $true }
         'pipelined-16' = @{ Args = @('pipelined', '--clients', '16', '--line-size', '64') + $timed; Metrics = $lines }
         'pipelined-64' = @{ Args = @('pipelined', '--clients', '64', '--line-size', '64') + $timed; Metrics = $lines; NotQuick = $true }
@@ -162,11 +167,11 @@ function Get-TargetRows($Runs) {
 
     # Issue 10's echo goal, in both shapes: small writes with 128 lines in flight (window, the
     # independent generator's), and 64 KiB writes (pipelined).
-    foreach ($sc in 'window-16', 'window-64', 'pipelined-16', 'pipelined-64') {
+    foreach ($sc in 'window-16', 'window-64', 'window-16-go', 'window-64-go', 'pipelined-16', 'pipelined-64') {
         $go = Get-Val $sc 'Go' 'lines_per_sec'
         $q = Get-Val $sc 'PSTcp' 'lines_per_sec'; $nq = Get-Val $sc 'PSTcpNoQueue' 'lines_per_sec'
         if ($null -eq $go -and $null -eq $q -and $null -eq $nq) { continue }
-        $shape = if ($sc -like 'window-*') { '128 in flight' } else { '64 KiB writes' }
+        $shape = if ($sc -like 'window-*-go') { '128 in flight, Go client' } elseif ($sc -like 'window-*') { '128 in flight' } else { '64 KiB writes' }
         New-Row "$sc lines/s ($shape)" (Format-Cell $q (Get-Ratio $q $go)) (Format-Cell $nq (Get-Ratio $nq $go)) "Go $(Format-Val $go)" '>= 1.0x Go' "$(Format-Met (Test-Ratio (Get-Ratio $q $go) 1.0)) / $(Format-Met (Test-Ratio (Get-Ratio $nq $go) 1.0))"
         $goc = Get-Val $sc 'Go' 'server_cpu_ns_per_op'
         $qc = Get-Val $sc 'PSTcp' 'server_cpu_ns_per_op'; $nqc = Get-Val $sc 'PSTcpNoQueue' 'server_cpu_ns_per_op'

@@ -70,9 +70,9 @@ function Invoke-ServerCommand($Server, [string] $Command, [int] $TimeoutSeconds 
 
 # Runs the generator to completion (bounded). With --phases it stops at each measuring point
 # ("PHASE name arg" on its stdout) and waits for one line on stdin: $OnPhase answers it.
-function Invoke-Generator([string[]] $ArgumentList, [int] $TimeoutSeconds, [scriptblock] $OnPhase) {
+function Invoke-Generator([string[]] $ArgumentList, [int] $TimeoutSeconds, [scriptblock] $OnPhase, [string] $FileName = 'dotnet') {
     $sw = [Diagnostics.Stopwatch]::StartNew()
-    $p = Start-Child 'dotnet' $ArgumentList
+    $p = Start-Child $FileName $ArgumentList
     try {
         $err = $p.StandardError.ReadToEndAsync()
         $out = [Text.StringBuilder]::new()

@@ -120,7 +120,9 @@ function Invoke-BenchRun([string] $ScenarioName, [hashtable] $Sc, [string] $Serv
             $warm = Invoke-Generator (@($generator) + $Sc.WarmArgs + $endpoint) 120 { '-' }
             if ($warm.ExitCode -ne 0) { throw "the warm-up run failed (exit $($warm.ExitCode)): $($warm.Stderr.Trim())" }
         }
+        $genFile = 'dotnet'
         $genArgs = @($generator) + $Sc.Args + $endpoint
+        if ($Sc.ContainsKey('Generator') -and $Sc.Generator -eq 'go-load') { $genFile = $goLoad; $genArgs = $Sc.Args + $endpoint }
         if (-not $spec.ContainsKey('NoPid')) { $genArgs += @('--pid', "$($srv.Process.Id)") }
         if ($Sc.Phases) { $genArgs += '--phases' }
         $onPhase = {
@@ -129,7 +131,7 @@ function Invoke-BenchRun([string] $ScenarioName, [hashtable] $Sc, [string] $Serv
             if ($srv.Control) { return Invoke-ServerCommand $srv "heap $arg" }
             '-'
         }
-        $r = Invoke-Generator $genArgs $Sc.TimeoutSeconds $onPhase
+        $r = Invoke-Generator $genArgs $Sc.TimeoutSeconds $onPhase $genFile
         $run.exit_code = $r.ExitCode
         $json = ($r.Stdout -split "`n" | Where-Object { $_.TrimStart().StartsWith('{') } | Select-Object -Last 1)
         if ($json) { $run.result = $json | ConvertFrom-Json -AsHashtable }
@@ -170,6 +172,18 @@ try {
     Invoke-DotnetBuild (Join-Path $BenchDir 'PSTcp.Bench/PSTcp.Bench.csproj')
     $generator = Join-Path $BenchDir 'PSTcp.Bench/bin/Release/net10.0/PSTcp.Bench.dll'
     $servers = Get-BenchServers $BenchDir $ModulePath $skipped
+    # The second generator (window-*-go), built where the Go peer is.
+    $goLoad = $null
+    $goCmd = Get-Command go -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($goCmd) {
+        $loadDir = Join-Path $BenchDir 'peers/go-load'
+        $r = Invoke-Child $goCmd.Source @('build', '-o', (Join-Path $loadDir 'bin/go-load'), '.') 300 $loadDir
+        if ($r.ExitCode -eq 0) { $goLoad = Join-Path $loadDir 'bin/go-load' } else { $skipped['go-load'] = "go build failed: $($r.Stderr.Trim())" }
+    }
+    if (-not $goLoad) {
+        foreach ($k in @($Scenarios.Keys)) { if ($Scenarios[$k].ContainsKey('Generator')) { $Scenarios.Remove($k) } }
+        if (-not $skipped.Contains('go-load')) { $skipped['go-load'] = "'go' is not on PATH; skipping the scenarios the Go generator drives (window-16-go, window-64-go)" }
+    }
     foreach ($k in $skipped.Keys) { Write-Warning "${k}: $($skipped[$k])" }
 
     # The plan: every (repetition, scenario, server) to run, in the order they run.

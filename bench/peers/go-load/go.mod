@@ -1,0 +1,3 @@
+module pstcp.bench/go-load
+
+go 1.19
