@@ -94,7 +94,7 @@ namespace PSTcp.Tests
             await client.SendAsync(local);
             Assert.Equal("ping\n", await client.ReadLineTextAsync());
             var message = Assert.Single(await server.TakeAsync(1));
-            Assert.Equal(IPAddress.Loopback, message.RemoteEndPoint.Address);
+            Assert.Equal(IPAddress.Loopback, ((IPEndPoint)message.RemoteEndPoint).Address);
         }
     }
 

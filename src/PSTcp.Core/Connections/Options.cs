@@ -57,13 +57,68 @@ namespace PSTcp
         /// <summary>Client side: send a PROXY protocol header of this version first (None: don't).</summary>
         public ProxyProtocolVersion SendProxyProtocol { get; set; } = ProxyProtocolVersion.None;
 
+        /// <summary>Client side: the certificate (with its private key) offered when the server asks for one.</summary>
+        public System.Security.Cryptography.X509Certificates.X509Certificate2 ClientCertificate { get; set; }
+
+        /// <summary>
+        /// The certificate authorities the peer's certificate must chain to, instead of the system's
+        /// store (a client checks the server's, a server the clients'); null uses the system's store.
+        /// </summary>
+        public System.Security.Cryptography.X509Certificates.X509Certificate2Collection TrustedCertificates { get; set; }
+
+        /// <summary>
+        /// Client side: pins. The server's certificate must match one (SHA-1 or SHA-256 thumbprint in
+        /// hex, or the SHA-256 of its public key as "sha256//BASE64"); a match stands in for the chain
+        /// and name checks.
+        /// </summary>
+        public System.Collections.Generic.IReadOnlyList<string> CertificateThumbprints { get; set; }
+
+        /// <summary>ALPN: the protocols offered (a client) or accepted (a server), in order of preference.</summary>
+        public System.Collections.Generic.IReadOnlyList<string> ApplicationProtocols { get; set; }
+
+        /// <summary>The TLS versions allowed; None lets the operating system choose.</summary>
+        public System.Security.Authentication.SslProtocols SslProtocols { get; set; } = System.Security.Authentication.SslProtocols.None;
+
+        /// <summary>Client side: connect through this proxy (socks5://, socks4a://, socks4://, http:// CONNECT).</summary>
+        public Uri Proxy { get; set; }
+
+        /// <summary>Client side: the proxy's user name and password (overrides those in <see cref="Proxy"/>).</summary>
+        public System.Net.NetworkCredential ProxyCredential { get; set; }
+
+        /// <summary>A Unix domain socket's path instead of an address and port (a server listens there, a client connects there).</summary>
+        public string UnixSocketPath { get; set; }
+
+        /// <summary>Client side: the local address to connect from; null lets the OS choose.</summary>
+        public string LocalAddress { get; set; }
+
+        /// <summary>Client side: the local port to connect from; 0 lets the OS choose.</summary>
+        public int LocalPort { get; set; }
+
         internal void Validate()
         {
             if (MaxLineLength < 1) throw new ArgumentOutOfRangeException(nameof(MaxLineLength), "MaxLineLength must be at least 1.");
             if (QueueCapacity < 1) throw new ArgumentOutOfRangeException(nameof(QueueCapacity), "QueueCapacity must be at least 1.");
             if (IdleTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IdleTimeout), "IdleTimeout can't be negative.");
             if (Encoding == null) throw new ArgumentNullException(nameof(Encoding));
+            if (LocalPort < 0 || LocalPort > 65535) throw new ArgumentOutOfRangeException(nameof(LocalPort), "LocalPort must be 0 to 65535.");
+            if (UnixSocketPath != null && (LocalAddress != null || LocalPort != 0))
+                throw new ArgumentException("A Unix domain socket has no local address or port.", nameof(LocalAddress));
+            if (UnixSocketPath != null && Proxy != null)
+                throw new ArgumentException("A proxy connects to a host and port, not to a Unix domain socket.", nameof(Proxy));
         }
+    }
+
+    /// <summary>Whether a TLS server asks its clients for a certificate.</summary>
+    public enum ClientCertificateMode
+    {
+        /// <summary>Don't ask.</summary>
+        None,
+
+        /// <summary>Ask; a client may send none, but one it sends must be valid.</summary>
+        Allow,
+
+        /// <summary>Ask, and refuse a client that sends none or an invalid one.</summary>
+        Require,
     }
 
     /// <summary>Settings of a <see cref="TcpServer"/>.</summary>
@@ -81,6 +136,15 @@ namespace PSTcp
 
         /// <summary>Serve TLS with this certificate (it must have its private key); null serves plain TCP.</summary>
         public System.Security.Cryptography.X509Certificates.X509Certificate2 Certificate { get; set; }
+
+        /// <summary>Whether TLS clients are asked for a certificate, and whether one is required.</summary>
+        public ClientCertificateMode ClientCertificateMode { get; set; } = ClientCertificateMode.None;
+
+        /// <summary>
+        /// SNI: certificates by the server name a client asks for (a leading "*." matches one label);
+        /// <see cref="Certificate"/> serves every other name.
+        /// </summary>
+        public System.Collections.Generic.IDictionary<string, System.Security.Cryptography.X509Certificates.X509Certificate2> CertificatesByServerName { get; set; }
 
         /// <summary>A TLS client that hasn't finished its handshake by then is closed.</summary>
         public TimeSpan TlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
@@ -102,7 +166,7 @@ namespace PSTcp
 
         /// <summary>What Format-List shows for a server's Options: the settings a user chose, in one line.</summary>
         public override string ToString() =>
-            $"{Address}:{Port}, {Framing}, max {MaxLineLength:N0} B, {MaxConnections:N0} connections, " +
+            (UnixSocketPath != null ? $"unix:{UnixSocketPath}" : $"{Address}:{Port}") + $", {Framing}, max {MaxLineLength:N0} B, {MaxConnections:N0} connections, " +
             (QueueMessages ? $"queue {QueueCapacity:N0} {QueueFullMode}" : "no queue") +
             (IdleTimeout > TimeSpan.Zero ? $", idle {IdleTimeout}" : string.Empty) +
             (Certificate != null ? ", TLS" : string.Empty) +

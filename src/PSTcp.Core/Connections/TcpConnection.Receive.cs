@@ -429,7 +429,7 @@ namespace PSTcp
                 _awaitingProxyHeader = false;
                 _proxyDeadline?.Dispose();
                 if (!header.IsLocal) RemoteEndPoint = header.Source;
-                if (Server.IsAllowed(RemoteEndPoint.Address))
+                if (!(RemoteEndPoint is System.Net.IPEndPoint peer) || Server.IsAllowed(peer.Address))
                 {
                     complete = true;
                     return true;

@@ -96,6 +96,9 @@ namespace PSTcp
 
         private TcpException Closed(Exception inner)
         {
+            // A TLS session the peer ended with an alert (TLS 1.3's late refusal of our certificate): that cause, not a bare close.
+            if (Error != null && (Error.Kind == TcpErrorKind.TlsHandshakeFailed || Error.Kind == TcpErrorKind.CertificateInvalid)) return Error;
+            if (inner is TcpException tls && tls.Kind == TcpErrorKind.TlsHandshakeFailed) return tls;
             var socketError = (inner as SocketException)?.SocketErrorCode;
             if (socketError == SocketError.ConnectionReset || socketError == SocketError.ConnectionAborted || socketError == SocketError.Shutdown)
             {

@@ -60,8 +60,8 @@ namespace PSTcp
             _handlerNeedsMessages = handler != null && handler.NeedsMessages;
             Id = Interlocked.Increment(ref s_nextId);
             Name = string.IsNullOrEmpty(options.Name) || server != null ? "Connection" + Id : options.Name;
-            RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint;
-            LocalEndPoint = (IPEndPoint)socket.LocalEndPoint;
+            RemoteEndPoint = socket.RemoteEndPoint;
+            LocalEndPoint = socket.LocalEndPoint;
             ConnectedAt = DateTimeOffset.Now;
             Direction = server?.Options.AcceptedDirection ?? MessageDirection.Inbound;
             _lastReceiveTimestamp = Stopwatch.GetTimestamp();
@@ -77,10 +77,16 @@ namespace PSTcp
 
         public string Name { get; }
 
-        /// <summary>The peer; behind a PROXY-protocol proxy, the real client the header named.</summary>
-        public IPEndPoint RemoteEndPoint { get; internal set; }
+        /// <summary>
+        /// The peer; behind a PROXY-protocol proxy, the real client the header named. An IPEndPoint
+        /// over TCP; a UnixDomainSocketEndPoint over a Unix domain socket.
+        /// </summary>
+        public EndPoint RemoteEndPoint { get; internal set; }
 
-        public IPEndPoint LocalEndPoint { get; }
+        public EndPoint LocalEndPoint { get; }
+
+        /// <summary>What the TLS handshake agreed on (version, cipher suite, ALPN, the peer's certificate); null without TLS.</summary>
+        public TlsInfo Tls => (_transport as TlsTransport)?.Info;
 
         public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
 

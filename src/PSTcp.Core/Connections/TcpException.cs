@@ -21,6 +21,8 @@ namespace PSTcp
         CertificateInvalid,
         SlowReceiver,
         HandlerFailed,
+        ProxyFailed,
+        ProxyAuthenticationFailed,
     }
 
     /// <summary>A failure of the core with a stable <see cref="Kind"/>.</summary>

@@ -52,9 +52,9 @@ namespace PSTcp
 
         public int ConnectionId => Origin.Id;
 
-        public IPEndPoint RemoteEndPoint => Origin.RemoteEndPoint;
+        public System.Net.EndPoint RemoteEndPoint => Origin.RemoteEndPoint;
 
-        public IPEndPoint LocalEndPoint => Origin.LocalEndPoint;
+        public System.Net.EndPoint LocalEndPoint => Origin.LocalEndPoint;
 
         /// <summary>Name of the server or client connection the line came from.</summary>
         public string Source => Origin.SourceName;

@@ -135,7 +135,7 @@ namespace PSTcp
                 // The PROXY header (with -SendProxyProtocol) names the client and the relay address it reached.
                 var target = await TcpConnection.ConnectAsync(_relay.TargetHost, _relay.TargetPort, _relay.TargetOptions, _relay.ConnectTimeout,
                     _closed.Token, new RelayTargetHandler(this), _relay.QueueMessages ? server?.Queue : null,
-                    MessageDirection.TargetToClient, Client.RemoteEndPoint, Client.LocalEndPoint, _relay.QueueMessages).ConfigureAwait(false);
+                    MessageDirection.TargetToClient, Client.RemoteEndPoint as IPEndPoint, Client.LocalEndPoint as IPEndPoint, _relay.QueueMessages).ConfigureAwait(false);
                 if (_closed.IsCancellationRequested)
                 {
                     // The client left while we connected.

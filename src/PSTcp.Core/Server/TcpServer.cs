@@ -41,7 +41,7 @@ namespace PSTcp
             _handler = handler;
             Id = Interlocked.Increment(ref s_nextId);
             Name = string.IsNullOrEmpty(options.Name) ? "Server" + Id : options.Name;
-            LocalEndPoint = (IPEndPoint)listener.LocalEndPoint;
+            LocalEndPoint = listener.LocalEndPoint;
             StartTime = DateTimeOffset.Now;
             Queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode);
             Framing = PSTcp.Framing.MessageFraming.FromOptions(options);
@@ -56,9 +56,14 @@ namespace PSTcp
 
         public string Name { get; }
 
-        public IPEndPoint LocalEndPoint { get; }
+        /// <summary>Where it listens: an IPEndPoint, or a UnixDomainSocketEndPoint (its path) for -UnixSocket.</summary>
+        public EndPoint LocalEndPoint { get; }
 
-        public int Port => LocalEndPoint.Port;
+        /// <summary>The TCP port; 0 for a server on a Unix domain socket.</summary>
+        public int Port => (LocalEndPoint as IPEndPoint)?.Port ?? 0;
+
+        /// <summary>The Unix domain socket's path it listens on; null for a TCP server.</summary>
+        public string UnixSocketPath => _options.UnixSocketPath;
 
         public ServerState State => (ServerState)Volatile.Read(ref _state);
 
@@ -141,6 +146,13 @@ namespace PSTcp
             options.Validate();
             if (options.Port < 0 || options.Port > 65535) throw new ArgumentOutOfRangeException(nameof(options.Port));
             if (options.MaxConnections < 1) throw new ArgumentOutOfRangeException(nameof(options.MaxConnections));
+            if (options.UnixSocketPath != null)
+            {
+                var unixServer = new TcpServer(UnixListener.Listen(options.UnixSocketPath), options, handler ?? EchoLineHandler.Instance);
+                unixServer._acceptLoop = unixServer.AcceptLoopAsync();
+                return unixServer;
+            }
+
             var address = ParseAddress(options.Address);
             var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             try
@@ -261,7 +273,7 @@ namespace PSTcp
             try
             {
                 Transport transport = _options.Certificate != null
-                    ? TlsTransport.ForServer(socket, _options.Certificate, _options.TlsHandshakeTimeout)
+                    ? TlsTransport.ForServer(socket, _options)
                     : (Transport)new SocketTransport(socket);
                 connection = new TcpConnection(transport, _options, Queue, _handler, this);
             }
@@ -286,6 +298,8 @@ namespace PSTcp
         /// </summary>
         private bool IsAllowed(Socket socket)
         {
+            // A Unix domain socket's peers are local processes: the address lists don't apply.
+            if (UnixSockets.IsUnix(socket)) return true;
             try
             {
                 var remote = ((IPEndPoint)socket.RemoteEndPoint).Address;
@@ -374,6 +388,7 @@ namespace PSTcp
             Volatile.Write(ref _state, (int)ServerState.Stopping);
             _idleTimer?.Dispose();
             _listener.Dispose();
+            UnixListener.Remove(_options.UnixSocketPath);
             await _acceptLoop.ConfigureAwait(false);
 
             var connections = _connections.Values.ToList();

@@ -11,7 +11,8 @@ namespace PSTcp
         protected Transport(Socket socket)
         {
             Socket = socket;
-            socket.NoDelay = true;
+            // Nagle and its option are TCP's: a Unix domain socket has neither.
+            if (!UnixSockets.IsUnix(socket)) socket.NoDelay = true;
         }
 
         private volatile bool _reset;
