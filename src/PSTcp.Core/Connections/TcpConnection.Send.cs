@@ -94,6 +94,12 @@ namespace PSTcp
             return true;
         }
 
+        /// <summary>Why nothing can be sent: the TLS failure that ended the connection, or that it is closed.</summary>
+        internal TcpException NotOpenError() =>
+            Error != null && (Error.Kind == TcpErrorKind.TlsHandshakeFailed || Error.Kind == TcpErrorKind.CertificateInvalid)
+                ? Error
+                : new TcpException(TcpErrorKind.ConnectionClosed, $"Connection {Id} to {RemoteEndPoint} is closed; nothing was sent.");
+
         private TcpException Closed(Exception inner)
         {
             // A TLS session the peer ended with an alert (TLS 1.3's late refusal of our certificate): that cause, not a bare close.

@@ -315,6 +315,11 @@ namespace PSTcp
             {
                 meaning = "the peer does not speak TLS";
             }
+            else if (all.Contains("alert handshake failure"))
+            {
+                meaning = server ? "the client gave up the handshake"
+                    : "the server refused the handshake: it may require a client certificate (-ClientCertificate), or share no TLS version or cipher suite with us";
+            }
             else if (all.Contains("unexpected eof") || all.Contains("0 bytes from the transport"))
             {
                 meaning = "the peer closed the connection during the handshake";

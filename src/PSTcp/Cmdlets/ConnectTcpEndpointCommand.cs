@@ -5,19 +5,32 @@ using System.Text;
 namespace PSTcp.Commands
 {
     /// <summary>Connect-TcpEndpoint: opens a client connection whose incoming lines are queued.</summary>
-    [Cmdlet(VerbsCommunications.Connect, "TcpEndpoint")]
+    [Cmdlet(VerbsCommunications.Connect, "TcpEndpoint", DefaultParameterSetName = ToHost)]
     [OutputType(typeof(TcpConnection))]
-    public sealed class ConnectTcpEndpointCommand : FramingCmdlet
+    public sealed class ConnectTcpEndpointCommand : FramingCmdlet, IDynamicParameters
     {
+        private const string ToHost = "HostName";
+        internal const string ToUnixSocket = "UnixSocket";
+
+        private ClientConnectionParameters _client;
+
+        /// <summary>TLS client certificates, trust, pins, ALPN and versions; -Proxy; -LocalAddress/-LocalPort.</summary>
+        public object GetDynamicParameters() => _client ?? (_client = new ClientConnectionParameters());
+
+        /// <summary>Connect to the Unix domain socket at this path instead of a host and port.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = ToUnixSocket)]
+        [ValidateNotNullOrEmpty]
+        public string UnixSocket { get; set; }
+
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
         internal static readonly TimeSpan DefaultRetryInterval = TimeSpan.FromSeconds(1);
 
-        [Parameter(Mandatory = true, Position = 0)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ToHost)]
         [Alias("ComputerName", "Host")]
         [ValidateNotNullOrEmpty]
         public string HostName { get; set; }
 
-        [Parameter(Mandatory = true, Position = 1)]
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = ToHost)]
         [ValidateRange(1, 65535)]
         public int Port { get; set; }
 
@@ -82,6 +95,8 @@ namespace PSTcp.Commands
             };
             // Framing (FramingCmdlet): checked here, so a bad combination fails before connecting.
             ApplyFraming(options);
+            ((ClientConnectionParameters)GetDynamicParameters()).Apply(this, options);
+            if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
 
             var connection = Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
             TcpRegistry.Add(connection);
@@ -97,9 +112,11 @@ namespace PSTcp.Commands
             ConnectionOptions options, int retryCount, TimeSpan retryInterval)
         {
             // -Timeout and -RetryInterval were checked by TcpCmdlet.BeginProcessing.
+            var where = options.UnixSocketPath != null ? "unix:" + options.UnixSocketPath : $"{host}:{port}";
+            if (options.Proxy != null) where += " through " + ProxyClient.Describe(options.Proxy);
             for (int attempt = 1; ; attempt++)
             {
-                cmdlet.WriteVerbose($"Connecting to {host}:{port}, attempt {attempt} of {retryCount + 1} (timeout {timeout.TotalSeconds:0.###} s).");
+                cmdlet.WriteVerbose($"Connecting to {where}, attempt {attempt} of {retryCount + 1} (timeout {timeout.TotalSeconds:0.###} s).");
                 try
                 {
                     var connection = cmdlet.Wait(TcpConnection.ConnectAsync(host, port, options, timeout, cmdlet.Cancellation));
@@ -113,7 +130,13 @@ namespace PSTcp.Commands
                 }
                 catch (TcpException e)
                 {
-                    cmdlet.ThrowTerminatingError(TcpErrors.From(e, $"{host}:{port}"));
+                    cmdlet.ThrowTerminatingError(TcpErrors.From(e, where));
+                    return null;
+                }
+                catch (Exception e) when (e is ArgumentException || e is PlatformNotSupportedException)
+                {
+                    // Options the core refused (a local address with a Unix socket), or a runtime without the feature.
+                    cmdlet.ThrowTerminatingError(TcpErrors.From(e is ArgumentException ? e : new ArgumentException(e.Message, e), where));
                     return null;
                 }
             }

@@ -12,10 +12,21 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsLifecycle.Invoke, "TcpRequest", DefaultParameterSetName = ToHost)]
     [OutputType(typeof(TcpMessage))]
-    public sealed class InvokeTcpRequestCommand : FramingCmdlet
+    public sealed class InvokeTcpRequestCommand : FramingCmdlet, IDynamicParameters
     {
         private const string ToHost = "HostName";
         private const string ToConnection = "Connection";
+        private const string ToUnixSocket = ConnectTcpEndpointCommand.ToUnixSocket;
+
+        private ClientConnectionParametersWithTls _client;
+
+        /// <summary>TLS (-UseTls and the client certificate, trust and ALPN parameters), -Proxy, -LocalAddress/-LocalPort.</summary>
+        public object GetDynamicParameters() => _client ?? (_client = new ClientConnectionParametersWithTls());
+
+        /// <summary>Connect to the Unix domain socket at this path instead of a host and port.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = ToUnixSocket)]
+        [ValidateNotNullOrEmpty]
+        public string UnixSocket { get; set; }
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
         private volatile TcpConnection _owned;
@@ -37,6 +48,7 @@ namespace PSTcp.Commands
         /// <summary>The request: strings, byte arrays or TcpMessages, as for Send-TcpMessage.</summary>
         [Parameter(Position = 2, ParameterSetName = ToHost)]
         [Parameter(Position = 0, ParameterSetName = ToConnection)]
+        [Parameter(Position = 0, ParameterSetName = ToUnixSocket)]
         [MessageTransformation]
         [AllowEmptyString]
         [AllowEmptyCollection]
@@ -69,6 +81,7 @@ namespace PSTcp.Commands
         public TimeSpan Timeout { get; set; } = DefaultTimeout;
 
         [Parameter(ParameterSetName = ToHost)]
+        [Parameter(ParameterSetName = ToUnixSocket)]
         [EncodingTransformation]
         [ArgumentCompleter(typeof(EncodingCompleter))]
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
@@ -86,14 +99,19 @@ namespace PSTcp.Commands
                     "The framing parameters apply to -HostName only: a connection keeps the framing it was opened with.", nameof(Framing)), Connection);
             }
 
+            var client = (ClientConnectionParameters)GetDynamicParameters();
+            if (ParameterSetName == ToConnection) client.RefuseWith(this, "they apply to -HostName and -UnixSocket only: the connection is already made.");
+
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var connection = Connection;
             ConnectionOptions options = null;
             if (connection == null)
             {
                 // Check everything before connecting, so a bad argument costs no connection.
-                options = new ConnectionOptions { Name = $"{HostName}:{Port}", Encoding = Encoding };
+                options = new ConnectionOptions { Name = UnixSocket != null ? "unix:" + UnixSocket : $"{HostName}:{Port}", Encoding = Encoding };
                 ApplyFraming(options);
+                client.Apply(this, options);
+                if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
             }
 
             if (connection == null)
@@ -151,7 +169,7 @@ namespace PSTcp.Commands
             }
             catch (ArgumentException e)
             {
-                ThrowTcpError(e, (object)connection ?? HostName);
+                ThrowTcpError(e, (object)connection ?? HostName ?? UnixSocket);
             }
 
             return null;

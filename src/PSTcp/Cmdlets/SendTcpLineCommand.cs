@@ -16,8 +16,24 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsCommunications.Send, "TcpLine", DefaultParameterSetName = ConnectionLines)]
     [OutputType(typeof(TcpConnection))]
-    public sealed class SendTcpLineCommand : TcpCmdlet, IDisposable
+    public sealed class SendTcpLineCommand : TcpCmdlet, IDisposable, IDynamicParameters
     {
+        private const string UnixLines = "UnixSocket";
+        private const string UnixPath = "UnixSocketPath";
+        private const string UnixLiteralPath = "UnixSocketLiteralPath";
+
+        private ClientConnectionParametersWithTls _client;
+
+        /// <summary>TLS (-UseTls and the client certificate, trust and ALPN parameters), -Proxy, -LocalAddress/-LocalPort.</summary>
+        public object GetDynamicParameters() => _client ?? (_client = new ClientConnectionParametersWithTls());
+
+        /// <summary>Connect to the Unix domain socket at this path instead of a host and port.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = UnixLines)]
+        [Parameter(Mandatory = true, ParameterSetName = UnixPath)]
+        [Parameter(Mandatory = true, ParameterSetName = UnixLiteralPath)]
+        [ValidateNotNullOrEmpty]
+        public string UnixSocket { get; set; }
+
         private const string ConnectionLines = "Connection";
         private const string ConnectionPath = "ConnectionPath";
         private const string ConnectionLiteralPath = "ConnectionLiteralPath";
@@ -52,30 +68,43 @@ namespace PSTcp.Commands
         [Parameter(ParameterSetName = HostLines)]
         [Parameter(ParameterSetName = HostPath)]
         [Parameter(ParameterSetName = HostLiteralPath)]
+        [Parameter(ParameterSetName = UnixLines)]
+        [Parameter(ParameterSetName = UnixPath)]
+        [Parameter(ParameterSetName = UnixLiteralPath)]
         [TimeSpanTransformation]
         public TimeSpan Timeout { get; set; } = ConnectTcpEndpointCommand.DefaultTimeout;
 
         [Parameter(ParameterSetName = HostLines)]
         [Parameter(ParameterSetName = HostPath)]
         [Parameter(ParameterSetName = HostLiteralPath)]
+        [Parameter(ParameterSetName = UnixLines)]
+        [Parameter(ParameterSetName = UnixPath)]
+        [Parameter(ParameterSetName = UnixLiteralPath)]
         [ValidateRange(0, int.MaxValue)]
         public int RetryCount { get; set; }
 
         [Parameter(ParameterSetName = HostLines)]
         [Parameter(ParameterSetName = HostPath)]
         [Parameter(ParameterSetName = HostLiteralPath)]
+        [Parameter(ParameterSetName = UnixLines)]
+        [Parameter(ParameterSetName = UnixPath)]
+        [Parameter(ParameterSetName = UnixLiteralPath)]
         [TimeSpanTransformation]
         public TimeSpan RetryInterval { get; set; } = ConnectTcpEndpointCommand.DefaultRetryInterval;
 
         [Parameter(ParameterSetName = HostLines)]
         [Parameter(ParameterSetName = HostPath)]
         [Parameter(ParameterSetName = HostLiteralPath)]
+        [Parameter(ParameterSetName = UnixLines)]
+        [Parameter(ParameterSetName = UnixPath)]
+        [Parameter(ParameterSetName = UnixLiteralPath)]
         [EncodingTransformation]
         [ArgumentCompleter(typeof(EncodingCompleter))]
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
 
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = ConnectionLines)]
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = HostLines)]
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = UnixLines)]
         [AllowEmptyString]
         [AllowEmptyCollection]
         public string[] Line { get; set; }
@@ -83,6 +112,7 @@ namespace PSTcp.Commands
         /// <summary>Send the lines of these files (wildcards allowed).</summary>
         [Parameter(Mandatory = true, ParameterSetName = ConnectionPath, ValueFromPipelineByPropertyName = true)]
         [Parameter(Mandatory = true, ParameterSetName = HostPath, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, ParameterSetName = UnixPath, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
         public string[] Path { get; set; }
@@ -90,6 +120,7 @@ namespace PSTcp.Commands
         /// <summary>Send the lines of these files, paths taken literally.</summary>
         [Parameter(Mandatory = true, ParameterSetName = ConnectionLiteralPath, ValueFromPipelineByPropertyName = true)]
         [Parameter(Mandatory = true, ParameterSetName = HostLiteralPath, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, ParameterSetName = UnixLiteralPath, ValueFromPipelineByPropertyName = true)]
         [Alias("PSPath", "LP")]
         [ValidateNotNullOrEmpty]
         public string[] LiteralPath { get; set; }
@@ -101,14 +132,18 @@ namespace PSTcp.Commands
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
-        private bool ToHost => HostName != null;
+        private bool ToHost => HostName != null || UnixSocket != null;
 
         protected override void BeginProcessing()
         {
             base.BeginProcessing();
+            var client = (ClientConnectionParameters)GetDynamicParameters();
+            if (!ToHost) client.RefuseWith(this, "they apply to -HostName and -UnixSocket only: the connection is already made.");
             if (ToHost)
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
+                client.Apply(this, options);
+                if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
                 _oneShot = new OneShotConnection(ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval));
             }
 
@@ -242,8 +277,7 @@ namespace PSTcp.Commands
                 TcpErrors.PathNotFound, ErrorCategory.ObjectNotFound, path));
 
         private void WriteClosedError(TcpConnection connection, object target) =>
-            WriteTcpError(new TcpException(TcpErrorKind.ConnectionClosed,
-                $"Connection {connection.Id} to {connection.RemoteEndPoint} is closed; nothing was sent."), target);
+            WriteTcpError(connection.NotOpenError(), target);
 
         /// <summary>Sends what the buffer holds; false (and an error written) when the send failed.</summary>
         private bool Flush() => _buffer == null || _buffer.Send(this, "line");

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Management.Automation;
 using System.Text;
 
@@ -11,10 +12,21 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsCommunications.Send, "TcpMessage", DefaultParameterSetName = ToConnection)]
     [OutputType(typeof(TcpConnection))]
-    public sealed class SendTcpMessageCommand : FramingCmdlet, IDisposable
+    public sealed class SendTcpMessageCommand : FramingCmdlet, IDisposable, IDynamicParameters
     {
         private const string ToConnection = "Connection";
         private const string ToHost = "HostName";
+        private const string ToUnixSocket = ConnectTcpEndpointCommand.ToUnixSocket;
+
+        private ClientConnectionParametersWithTls _client;
+
+        /// <summary>TLS (-UseTls and the client certificate, trust and ALPN parameters), -Proxy, -LocalAddress/-LocalPort.</summary>
+        public object GetDynamicParameters() => _client ?? (_client = new ClientConnectionParametersWithTls());
+
+        /// <summary>Connect to the Unix domain socket at this path instead of a host and port.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = ToUnixSocket)]
+        [ValidateNotNullOrEmpty]
+        public string UnixSocket { get; set; }
 
         private LineBuffer _buffer;
         private OneShotConnection _oneShot;
@@ -34,10 +46,12 @@ namespace PSTcp.Commands
         public int Port { get; set; }
 
         [Parameter(ParameterSetName = ToHost)]
+        [Parameter(ParameterSetName = ToUnixSocket)]
         [TimeSpanTransformation]
         public TimeSpan Timeout { get; set; } = ConnectTcpEndpointCommand.DefaultTimeout;
 
         [Parameter(ParameterSetName = ToHost)]
+        [Parameter(ParameterSetName = ToUnixSocket)]
         [EncodingTransformation]
         [ArgumentCompleter(typeof(EncodingCompleter))]
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
@@ -64,14 +78,18 @@ namespace PSTcp.Commands
         protected override void BeginProcessing()
         {
             base.BeginProcessing();
-            if (ParameterSetName == ToHost)
+            var client = (ClientConnectionParameters)GetDynamicParameters();
+            if (ParameterSetName != ToConnection)
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
                 ApplyFraming(options);
+                client.Apply(this, options);
+                if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
                 _oneShot = new OneShotConnection(ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero));
             }
-            else if (HasFramingParameters)
+            else if (HasFramingParameters || client.Names.Any(MyInvocation.BoundParameters.ContainsKey))
             {
+                client.RefuseWith(this, "they apply to -HostName and -UnixSocket only: the connection is already made.");
                 ThrowTcpError(new ArgumentException(
                     "The framing parameters apply to -HostName only: a connection sends with the framing it was opened with.", nameof(Framing)), Connection);
             }
@@ -91,8 +109,7 @@ namespace PSTcp.Commands
             {
                 foreach (var message in Message)
                 {
-                    WriteTcpError(new TcpException(TcpErrorKind.ConnectionClosed,
-                        $"Connection {connection.Id} to {connection.RemoteEndPoint} is closed; nothing was sent."), message);
+                    WriteTcpError(connection.NotOpenError(), message);
                 }
 
                 return;

@@ -65,6 +65,34 @@ namespace PSTcp.Commands
         [Parameter]
         public SecureString CertificatePassword { get; set; }
 
+        /// <summary>The private key of a PEM -CertificatePath, when it is not in the same file.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string CertificateKeyPath { get; set; }
+
+        /// <summary>TLS: ask clients for a certificate (Allow), or insist on one (Require).</summary>
+        [Parameter]
+        public ClientCertificateMode ClientCertificateMode { get; set; } = ClientCertificateMode.None;
+
+        /// <summary>TLS: a PEM bundle of the authorities clients' certificates must chain to, instead of the system's store.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string TrustedCertificatePath { get; set; }
+
+        /// <summary>TLS ALPN: the protocols this server accepts, in order of preference.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string[] ApplicationProtocol { get; set; }
+
+        /// <summary>TLS: the versions allowed (Tls12, Tls13); by default the system's choice.</summary>
+        [Parameter]
+        public System.Security.Authentication.SslProtocols SslProtocol { get; set; } = System.Security.Authentication.SslProtocols.None;
+
+        /// <summary>Listen on a Unix domain socket at this path instead of an address and port.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string UnixSocket { get; set; }
+
         /// <summary>Each connection must start with a PROXY v1 or v2 header; its source becomes RemoteEndPoint.</summary>
         [Parameter]
         public SwitchParameter ProxyProtocol { get; set; }
@@ -96,6 +124,7 @@ namespace PSTcp.Commands
             };
             // Framing (FramingCmdlet): checked here, so a bad combination fails before binding.
             ApplyFraming(options);
+            ApplyTransport(options);
 
             ConfigureOptions(options);
             TcpServer server = null;
@@ -105,7 +134,7 @@ namespace PSTcp.Commands
             }
             catch (Exception e) when (e is TcpException || e is ArgumentException)
             {
-                ThrowTcpError(e, $"{Address}:{Port}");
+                ThrowTcpError(e, options.UnixSocketPath != null ? "unix:" + options.UnixSocketPath : $"{Address}:{Port}");
             }
 
             TcpRegistry.Add(server);
@@ -113,6 +142,34 @@ namespace PSTcp.Commands
                 (options.Certificate != null ? $" with TLS ({options.Certificate.Subject})" : string.Empty) +
                 (options.AllowedRemoteAddresses == null ? "." : $", allowing {string.Join(", ", options.AllowedRemoteAddresses)}."));
             return server;
+        }
+
+        /// <summary>-UnixSocket and the TLS options beyond the certificate.</summary>
+        private void ApplyTransport(TcpServerOptions options)
+        {
+            if (UnixSocket != null)
+            {
+                var bound = MyInvocation.BoundParameters;
+                if (bound.ContainsKey(nameof(Port)) || bound.ContainsKey(nameof(Address)) || bound.ContainsKey(nameof(AllowedRemoteAddress)))
+                {
+                    ThrowTerminatingError(TcpErrors.InvalidArgument("-UnixSocket listens on a path: -Port, -Address and -AllowedRemoteAddress don't apply.", UnixSocket));
+                }
+
+                options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
+            }
+
+            bool tlsOptions = ClientCertificateMode != ClientCertificateMode.None || TrustedCertificatePath != null || ApplicationProtocol != null
+                || SslProtocol != System.Security.Authentication.SslProtocols.None;
+            if (tlsOptions && options.Certificate == null)
+            {
+                ThrowTerminatingError(TcpErrors.InvalidArgument(
+                    "-ClientCertificateMode, -TrustedCertificatePath, -ApplicationProtocol and -SslProtocol are TLS settings: give -Certificate or -CertificatePath too.", this.MyInvocation.MyCommand.Name));
+            }
+
+            options.ClientCertificateMode = ClientCertificateMode;
+            if (TrustedCertificatePath != null) options.TrustedCertificates = ClientConnectionParameters.LoadBundle(this, TrustedCertificatePath);
+            options.ApplicationProtocols = ApplicationProtocol;
+            options.SslProtocols = SslProtocol;
         }
 
         /// <summary>Lets a server cmdlet adjust the options built from the shared parameters before the server starts.</summary>
@@ -129,17 +186,15 @@ namespace PSTcp.Commands
             }
 
             var certificate = Certificate;
+            if (CertificateKeyPath != null && CertificatePath == null)
+            {
+                ThrowTerminatingError(TcpErrors.InvalidArgument("-CertificateKeyPath goes with a PEM -CertificatePath.", CertificateKeyPath));
+            }
+
             if (CertificatePath != null)
             {
-                var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(CertificatePath);
-                try
-                {
-                    certificate = CertificatePassword == null ? new X509Certificate2(path) : new X509Certificate2(path, CertificatePassword);
-                }
-                catch (Exception e) when (e is CryptographicException || e is System.IO.IOException)
-                {
-                    ThrowTerminatingError(TcpErrors.Record(e, TcpErrors.CertificateInvalid, ErrorCategory.InvalidData, CertificatePath));
-                }
+                // PFX, or PEM with its key in the same file or in -CertificateKeyPath.
+                certificate = ClientConnectionParameters.LoadCertificate(this, CertificatePath, CertificateKeyPath, CertificatePassword);
             }
 
             if (certificate != null && !certificate.HasPrivateKey)

@@ -58,6 +58,8 @@ namespace PSTcp.Commands
                 case TcpErrorKind.ConnectionClosed: return ErrorCategory.ConnectionError;
                 case TcpErrorKind.TlsHandshakeFailed: return ErrorCategory.ProtocolError;
                 case TcpErrorKind.CertificateInvalid: return ErrorCategory.SecurityError;
+                case TcpErrorKind.ProxyAuthenticationFailed: return ErrorCategory.AuthenticationError;
+                case TcpErrorKind.ProxyFailed: return ErrorCategory.ConnectionError;
                 default: return ErrorCategory.ConnectionError;
             }
         }
