@@ -15,3 +15,4 @@ $script:Utf8 = [System.Text.UTF8Encoding]::new($false)
 . "$PSScriptRoot/Helpers/ChildPwsh.ps1"
 . "$PSScriptRoot/Helpers/Certificates.ps1"
 . "$PSScriptRoot/Helpers/PSTcpState.ps1"
+. "$PSScriptRoot/Helpers/Programs.ps1"

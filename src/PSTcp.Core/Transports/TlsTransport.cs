@@ -20,6 +20,7 @@ namespace PSTcp
         private readonly SslStream _stream;
         private Func<Task> _handshake;
         private string _rejection;
+        private bool _rejectionIsMissing;
 
         private TlsTransport(Socket socket, RemoteCertificateValidationCallback validate, LocalCertificateSelectionCallback select)
             : base(socket)
@@ -44,6 +45,7 @@ namespace PSTcp
                 {
                     if (mode == ClientCertificateMode.Allow) return true;
                     transport._rejection = "the client sent no certificate, and this server requires one (-ClientCertificateMode Require)";
+                    transport._rejectionIsMissing = true;
                     return false;
                 }
 
@@ -100,7 +102,8 @@ namespace PSTcp
             catch (Exception e) when (e is AuthenticationException || e is IOException || e is SocketException || e is ObjectDisposedException)
             {
                 var reason = _rejection != null ? _rejection + "." : TlsErrors.Describe(e, server: true, options.SslProtocols);
-                throw new TcpException(_rejection != null ? TcpErrorKind.CertificateInvalid : TcpErrorKind.TlsHandshakeFailed,
+                // No certificate at all is a failed handshake; a bad one is an invalid certificate.
+                throw new TcpException(_rejection != null && !_rejectionIsMissing ? TcpErrorKind.CertificateInvalid : TcpErrorKind.TlsHandshakeFailed,
                     "The TLS handshake failed: " + reason, e);
             }
         }
