@@ -22,6 +22,16 @@ namespace PSTcp.Commands
         [ValidateNotNullOrEmpty]
         public string UnixSocket { get; set; }
 
+        /// <summary>Connect through this proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT).</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public Uri Proxy { get; set; }
+
+        /// <summary>The proxy's user name and password.</summary>
+        [Parameter]
+        [Credential]
+        public PSCredential ProxyCredential { get; set; }
+
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
         internal static readonly TimeSpan DefaultRetryInterval = TimeSpan.FromSeconds(1);
 
@@ -95,7 +105,7 @@ namespace PSTcp.Commands
             };
             // Framing (FramingCmdlet): checked here, so a bad combination fails before connecting.
             ApplyFraming(options);
-            ((ClientConnectionParameters)GetDynamicParameters()).Apply(this, options);
+            ((ClientConnectionParameters)GetDynamicParameters()).WithProxy(Proxy, ProxyCredential).Apply(this, options);
             if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
 
             var connection = Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);

@@ -27,6 +27,16 @@ namespace PSTcp.Commands
         [Parameter(Mandatory = true, ParameterSetName = ToUnixSocket)]
         [ValidateNotNullOrEmpty]
         public string UnixSocket { get; set; }
+
+        /// <summary>Connect through this proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT).</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public Uri Proxy { get; set; }
+
+        /// <summary>The proxy's user name and password.</summary>
+        [Parameter]
+        [Credential]
+        public PSCredential ProxyCredential { get; set; }
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
         private volatile TcpConnection _owned;
@@ -110,7 +120,7 @@ namespace PSTcp.Commands
                 // Check everything before connecting, so a bad argument costs no connection.
                 options = new ConnectionOptions { Name = UnixSocket != null ? "unix:" + UnixSocket : $"{HostName}:{Port}", Encoding = Encoding };
                 ApplyFraming(options);
-                client.Apply(this, options);
+                client.WithProxy(Proxy, ProxyCredential).Apply(this, options);
                 if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
             }
 

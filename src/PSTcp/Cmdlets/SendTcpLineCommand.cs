@@ -34,6 +34,16 @@ namespace PSTcp.Commands
         [ValidateNotNullOrEmpty]
         public string UnixSocket { get; set; }
 
+        /// <summary>Connect through this proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT).</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public Uri Proxy { get; set; }
+
+        /// <summary>The proxy's user name and password.</summary>
+        [Parameter]
+        [Credential]
+        public PSCredential ProxyCredential { get; set; }
+
         private const string ConnectionLines = "Connection";
         private const string ConnectionPath = "ConnectionPath";
         private const string ConnectionLiteralPath = "ConnectionLiteralPath";
@@ -142,7 +152,7 @@ namespace PSTcp.Commands
             if (ToHost)
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
-                client.Apply(this, options);
+                client.WithProxy(Proxy, ProxyCredential).Apply(this, options);
                 if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
                 _oneShot = new OneShotConnection(ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval));
             }

@@ -28,6 +28,16 @@ namespace PSTcp.Commands
         [ValidateNotNullOrEmpty]
         public string UnixSocket { get; set; }
 
+        /// <summary>Connect through this proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT).</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public Uri Proxy { get; set; }
+
+        /// <summary>The proxy's user name and password.</summary>
+        [Parameter]
+        [Credential]
+        public PSCredential ProxyCredential { get; set; }
+
         private LineBuffer _buffer;
         private OneShotConnection _oneShot;
 
@@ -83,7 +93,7 @@ namespace PSTcp.Commands
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
                 ApplyFraming(options);
-                client.Apply(this, options);
+                client.WithProxy(Proxy, ProxyCredential).Apply(this, options);
                 if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
                 _oneShot = new OneShotConnection(ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero));
             }

@@ -61,14 +61,22 @@ namespace PSTcp.Commands
         [Parameter]
         public SslProtocols SslProtocol { get; set; } = SslProtocols.None;
 
-        /// <summary>Connect through this proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT).</summary>
-        [Parameter]
-        [ValidateNotNull]
-        public Uri Proxy { get; set; }
+        // -Proxy and -ProxyCredential are static parameters of each cmdlet: as dynamic ones, "-Proxy"
+        // would first be bound, as a prefix, to Connect-TcpEndpoint's static -ProxyProtocol.
+        private Uri Proxy => _proxy;
 
-        [Parameter]
-        [Credential]
-        public PSCredential ProxyCredential { get; set; }
+        private PSCredential ProxyCredential => _proxyCredential;
+
+        private Uri _proxy;
+        private PSCredential _proxyCredential;
+
+        /// <summary>The cmdlet's -Proxy and -ProxyCredential, applied with the rest.</summary>
+        internal ClientConnectionParameters WithProxy(Uri proxy, PSCredential credential)
+        {
+            _proxy = proxy;
+            _proxyCredential = credential;
+            return this;
+        }
 
         /// <summary>The local address to connect from.</summary>
         [Parameter]
