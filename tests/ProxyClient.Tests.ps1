@@ -76,6 +76,13 @@ Describe 'SOCKS5 through microsocks' -Skip:$NoMicrosocks {
         (Invoke-TcpRequest localhost $redisPort 'GET pstcp-oneshot' -Count 2 -Timeout $seconds10).Text | Should -BeExactly @('$3', 'yes')
     }
 
+    It 'relays to redis through the proxy (Start-TcpRelay -Proxy)' {
+        $relay = Start-TcpRelay -Port 0 -TargetHost localhost -TargetPort $redisPort -Proxy "socks5://user:pass@127.0.0.1:$lockedPort"
+        try {
+            (Invoke-TcpRequest 127.0.0.1 $relay.Port 'PING' -Timeout $seconds10).Text | Should -BeExactly '+PONG'
+        } finally { $relay | Stop-TcpServer }
+    }
+
     It 'refuses an unknown proxy scheme with InvalidArgument' {
         $r = Invoke-Captured { Invoke-TcpRequest localhost $redisPort 'PING' -Proxy 'ftp://127.0.0.1:21' }
         $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'

@@ -39,6 +39,31 @@ namespace PSTcp.Commands
         [Parameter]
         public SwitchParameter SkipCertificateCheck { get; set; }
 
+        /// <summary>Reach the target through this proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT).</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public Uri Proxy { get; set; }
+
+        /// <summary>The proxy's user name and password.</summary>
+        [Parameter]
+        [Credential]
+        public System.Management.Automation.PSCredential ProxyCredential { get; set; }
+
+        /// <summary>TLS to the target: the client certificate (with its private key) to show it.</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public System.Security.Cryptography.X509Certificates.X509Certificate2 ClientCertificate { get; set; }
+
+        /// <summary>TLS to the target: the client certificate from a PFX or PEM file.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string ClientCertificatePath { get; set; }
+
+        /// <summary>The key of a PEM -ClientCertificatePath, when it is in a file of its own.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string ClientCertificateKeyPath { get; set; }
+
         /// <summary>Tell the target who each client is with a PROXY protocol header.</summary>
         [Parameter]
         public ProxyProtocolVersion SendProxyProtocol { get; set; } = ProxyProtocolVersion.None;
@@ -57,6 +82,13 @@ namespace PSTcp.Commands
                 SkipCertificateCheck = SkipCertificateCheck,
                 SendProxyProtocol = SendProxyProtocol,
             };
+            // The target side's client settings: the same code as every connecting cmdlet's.
+            new ClientConnectionParameters
+            {
+                ClientCertificate = ClientCertificate,
+                ClientCertificatePath = ClientCertificatePath,
+                ClientCertificateKeyPath = ClientCertificateKeyPath,
+            }.WithProxy(Proxy, ProxyCredential).Apply(this, _targetOptions);
 
             var handler = new RelayHandler(TargetHost, TargetPort, _targetOptions, ConnectTimeout, queueMessages: !NoQueue);
             var server = StartServer(handler);
