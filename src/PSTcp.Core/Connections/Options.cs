@@ -24,6 +24,9 @@ namespace PSTcp
 
         public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
 
+        /// <summary>Most bytes of Data the queue holds (beside <see cref="QueueCapacity"/> messages); the same full-mode applies.</summary>
+        public long QueueByteLimit { get; set; } = MessageQueue.DefaultByteLimit;
+
         /// <summary>Client side: speak TLS, validating the server's certificate against <see cref="TlsServerName"/>.</summary>
         public bool UseTls { get; set; }
 
@@ -61,6 +64,7 @@ namespace PSTcp
         {
             if (MaxLineLength < 1) throw new ArgumentOutOfRangeException(nameof(MaxLineLength), "MaxLineLength must be at least 1.");
             if (QueueCapacity < 1) throw new ArgumentOutOfRangeException(nameof(QueueCapacity), "QueueCapacity must be at least 1.");
+            if (QueueByteLimit < 1) throw new ArgumentOutOfRangeException(nameof(QueueByteLimit), "QueueByteLimit must be at least 1.");
             if (IdleTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IdleTimeout), "IdleTimeout can't be negative.");
             if (Encoding == null) throw new ArgumentNullException(nameof(Encoding));
         }

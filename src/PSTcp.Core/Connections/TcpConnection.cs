@@ -102,6 +102,9 @@ namespace PSTcp
 
         public long MessagesDropped => Interlocked.Read(ref _dropped);
 
+        /// <summary>Bytes of Data queued in the queue this connection feeds (its own; an accepted one's is its server's).</summary>
+        public long QueueBytes => Queue?.Bytes ?? 0;
+
         /// <summary>The server that accepted this connection; null for a client connection.</summary>
         public TcpServer Server { get; }
 

@@ -43,7 +43,7 @@ namespace PSTcp
             Name = string.IsNullOrEmpty(options.Name) ? "Server" + Id : options.Name;
             LocalEndPoint = (IPEndPoint)listener.LocalEndPoint;
             StartTime = DateTimeOffset.Now;
-            Queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode);
+            Queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode, options.QueueByteLimit);
             Framing = PSTcp.Framing.MessageFraming.FromOptions(options);
             if (options.IdleTimeout > TimeSpan.Zero)
             {
@@ -81,6 +81,9 @@ namespace PSTcp
         public long MessagesDropped => Queue.DroppedCount;
 
         public int QueueLength => Queue.Count;
+
+        /// <summary>Bytes of the queued messages' Data (bounded by -QueueByteLimit).</summary>
+        public long QueueBytes => Queue.Bytes;
 
         /// <summary>Connection failures recorded so far (line too long, reset, …).</summary>
         public long ErrorCount => Interlocked.Read(ref _errorCount);

@@ -46,10 +46,10 @@ namespace PSTcp.Commands
         [Parameter]
         public SwitchParameter CaseSensitive { get; set; }
 
-        /// <summary>On a Raw connection: one message of exactly this many bytes.</summary>
+        /// <summary>On a Raw connection: one message of exactly this many bytes (0 to 2 GiB - 57; 0 returns an empty message at once).</summary>
         [Parameter]
-        [ValidateRange(1, int.MaxValue)]
-        public int ByteCount { get; set; }
+        [ValidateRange(0L, long.MaxValue)]
+        public long ByteCount { get; set; }
 
         [Parameter]
         public SwitchParameter AsJob { get; set; }
@@ -107,7 +107,7 @@ namespace PSTcp.Commands
         /// <summary>-Count, -Until and -ByteCount checked against the source (stream reads need a Raw connection).</summary>
         private ReceiveGoal NewGoal(int? limit)
         {
-            var byteCount = MyInvocation.BoundParameters.ContainsKey(nameof(ByteCount)) ? ByteCount : (int?)null;
+            var byteCount = MyInvocation.BoundParameters.ContainsKey(nameof(ByteCount)) ? ByteCount : (long?)null;
             try
             {
                 return ReceiveGoal.Create(limit, Until, SimpleMatch, CaseSensitive, byteCount, Connection);

@@ -83,6 +83,7 @@ namespace PSTcp.Commands
             _targetOptions.Encoding = options.Encoding;
             _targetOptions.MaxLineLength = options.MaxLineLength;
             _targetOptions.QueueCapacity = options.QueueCapacity;
+            _targetOptions.QueueByteLimit = options.QueueByteLimit;
             _targetOptions.QueueFullMode = options.QueueFullMode;
             _targetOptions.Framing = options.Framing;
             _targetOptions.Delimiter = options.Delimiter;

@@ -58,6 +58,7 @@ namespace PSTcp.Commands
                 case TcpErrorKind.ConnectionClosed: return ErrorCategory.ConnectionError;
                 case TcpErrorKind.TlsHandshakeFailed: return ErrorCategory.ProtocolError;
                 case TcpErrorKind.CertificateInvalid: return ErrorCategory.SecurityError;
+                case TcpErrorKind.BytesDropped: return ErrorCategory.ReadError;
                 default: return ErrorCategory.ConnectionError;
             }
         }

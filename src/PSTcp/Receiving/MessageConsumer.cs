@@ -19,6 +19,16 @@ namespace PSTcp.Commands
     /// </summary>
     internal sealed class MessageConsumer : IDisposable
     {
+        /// <summary>
+        /// Errors held for the driver at most (here, and in a job's Error stream); beyond that
+        /// they are counted (<see cref="SuppressedErrors"/>) and reported once as a warning, so a
+        /// source that fails on every message can't grow memory while nobody receives.
+        /// </summary>
+        public const int MaxPendingErrors = 1000;
+
+        private int _pendingErrors;
+        private long _suppressedErrors;
+        private int _suppressionReported;
         private readonly IMessageSource _source;
         private readonly MessageQueue _queue;
         private readonly int? _limit;
@@ -55,6 +65,13 @@ namespace PSTcp.Commands
                 _reportedError = e.Error;
                 // -Verbose tells the story of the source: a failing handler is part of it.
                 if (verbose && e.Error.Kind == TcpErrorKind.HandlerFailed) Notice(ConsumedKind.Verbose, e.Error.Message);
+                if (Interlocked.Increment(ref _pendingErrors) > MaxPendingErrors)
+                {
+                    Interlocked.Decrement(ref _pendingErrors);
+                    SuppressError();
+                    return;
+                }
+
                 Notice(ConsumedKind.Error, TcpErrors.From(e.Error, (object)e.Connection ?? e.Error));
             };
             source.ErrorReported += _onError;
@@ -74,6 +91,24 @@ namespace PSTcp.Commands
         public object Target { get; }
 
         public MessageQueue Queue => _queue;
+
+        /// <summary>Errors counted but not kept, because <see cref="MaxPendingErrors"/> were pending.</summary>
+        public long SuppressedErrors => Interlocked.Read(ref _suppressedErrors);
+
+        /// <summary>
+        /// One more error is counted, not kept (the driver's own store is full, or this one's);
+        /// the first time, a warning says so.
+        /// </summary>
+        public void SuppressError()
+        {
+            Interlocked.Increment(ref _suppressedErrors);
+            if (Interlocked.Exchange(ref _suppressionReported, 1) == 0)
+            {
+                Notice(ConsumedKind.Warning,
+                    $"{MaxPendingErrors:N0} errors from {Name} are waiting to be received: further errors are counted, not kept " +
+                    "(the consumer job's SuppressedErrorCount). Receive them (Receive-Job) or fix their cause.");
+            }
+        }
 
         /// <summary>Messages handed on so far.</summary>
         public int Received => Volatile.Read(ref _received);
@@ -142,6 +177,11 @@ namespace PSTcp.Commands
         {
             if (_notices.TryDequeue(out var notice))
             {
+                if (notice.Kind == ConsumedKind.Error)
+                {
+                    Interlocked.Decrement(ref _pendingErrors);
+                }
+
                 CurrentKind = notice.Kind;
                 Current = notice.Value;
                 return true;
@@ -201,6 +241,7 @@ namespace PSTcp.Commands
             EndedWithError = error != null;
             if (error != null && !ReferenceEquals(error, _reportedError))
             {
+                Interlocked.Increment(ref _pendingErrors);
                 _notices.Enqueue((ConsumedKind.Error, TcpErrors.From(error, Target)));
             }
 
@@ -208,6 +249,7 @@ namespace PSTcp.Commands
             if (timedOut && shortOfGoal)
             {
                 var wanted = _limit.HasValue ? $"{_received:N0} of {_limit.Value:N0} message(s)" : $"{_received:N0} message(s), none matching -Until,";
+                Interlocked.Increment(ref _pendingErrors);
                 _notices.Enqueue((ConsumedKind.Error, TcpErrors.From(TcpErrorKind.ReceiveTimeout,
                     $"Received {wanted} from {Name} in {_clock.Elapsed.TotalSeconds:0.###} s.", Target)));
             }
