@@ -168,6 +168,7 @@ namespace PSTcp.Commands
             {
                 // Not canonical (an octet with a leading zero): SPEC's InvalidArgument.
                 ThrowTerminatingError(TcpErrors.Record(e, TcpErrors.InvalidArgumentId, ErrorCategory.InvalidArgument, text));
+                return null;
             }
             catch (FormatException e)
             {
