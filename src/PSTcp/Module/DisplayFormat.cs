@@ -47,13 +47,24 @@ namespace PSTcp.Commands
                 server.ConnectionCount, server.TotalConnections, server.ConnectionsRefused, server.Options.MaxConnections, server.ConnectionsRejected);
         }
 
-        /// <summary>"12 of 10,000, DropOldest", or "none (-NoQueue)".</summary>
+        /// <summary>"12 of 10,000, 1.2 KB of 64 MB, DropOldest", or "none (-NoQueue)".</summary>
         public static string ServerQueue(object value)
         {
             if (!(Unwrap(value) is TcpServer server)) return string.Empty;
             return server.Options.QueueMessages
-                ? string.Format(CultureInfo.CurrentCulture, "{0:N0} of {1:N0}, {2}", server.QueueLength, server.Options.QueueCapacity, server.Options.QueueFullMode)
+                ? string.Format(CultureInfo.CurrentCulture, "{0:N0} of {1:N0}, {2} of {3}, {4}", server.QueueLength, server.Options.QueueCapacity,
+                    Bytes(server.QueueBytes), Bytes(server.Options.QueueByteLimit), server.Options.QueueFullMode)
                 : "none (-NoQueue)";
+        }
+
+        /// <summary>The queue a connection feeds (its own, or its server's): "3 of 10,000, 120 B of 64 MB, Wait".</summary>
+        public static string ConnectionQueue(object value)
+        {
+            if (!(Unwrap(value) is TcpConnection connection)) return string.Empty;
+            var queue = connection.Queue;
+            if (queue == null || (connection.Server != null && !connection.Server.Options.QueueMessages)) return "none (-NoQueue)";
+            return string.Format(CultureInfo.CurrentCulture, "{0:N0} of {1:N0}, {2} of {3}, {4}", queue.Count, queue.Capacity,
+                Bytes(queue.Bytes), Bytes(queue.ByteLimit), queue.FullMode);
         }
 
         /// <summary>"line 64 KB, idle never".</summary>
