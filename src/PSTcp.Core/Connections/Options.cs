@@ -22,7 +22,17 @@ namespace PSTcp
 
         public int QueueCapacity { get; set; } = DefaultQueueCapacity;
 
-        public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
+        /// <summary>
+        /// What a full queue does. Unless set: DropOldest, but Wait for a Raw client connection,
+        /// whose byte stream a stream read must get without a gap.
+        /// </summary>
+        public QueueFullMode QueueFullMode
+        {
+            get => _queueFullMode ?? (Framing == FramingKind.Raw && !(this is TcpServerOptions) ? QueueFullMode.Wait : QueueFullMode.DropOldest);
+            set => _queueFullMode = value;
+        }
+
+        private QueueFullMode? _queueFullMode;
 
         /// <summary>Most bytes of Data the queue holds (beside <see cref="QueueCapacity"/> messages); the same full-mode applies.</summary>
         public long QueueByteLimit { get; set; } = MessageQueue.DefaultByteLimit;

@@ -67,6 +67,9 @@ namespace PSTcp
         /// <summary>Bytes gathered and not yet taken.</summary>
         public int Length => _length;
 
+        /// <summary>The size of the array that holds them.</summary>
+        internal int Capacity => _buffer.Length;
+
         /// <summary>How many bytes a -Until match may reach back before the newest read and still be found at once.</summary>
         public int LookBack => _lookBack;
 
