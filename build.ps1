@@ -8,7 +8,8 @@
              "Tests: N passed, N failed" and exit non-zero on any failure.
     Demo     the seed's scenario end to end: echo server, consumer job, client.
     Bench    benchmark PSTcp against a Go and a System.IO.Pipelines echo server (bench/).
-    Stress   10,000 connections and 1,000,000 lossless messages against one server.
+    Stress   10,000 connections and 1,000,000 lossless messages against one server,
+             then the torture test (issue 19) for -TortureSeconds, with and without the pollers.
     Package  a versioned .nupkg of the module in out/package, installable with Install-PSResource.
     Clean    remove build output.
 .EXAMPLE
@@ -25,7 +26,10 @@ param(
     [string] $Configuration = 'Release',
 
     # Only run the Pester files whose name matches (e.g. 'Echo*').
-    [string] $TestFilter = '*'
+    [string] $TestFilter = '*',
+
+    # Stress: how long the torture test runs each way (the suite runs it 30 s each way).
+    [int] $TortureSeconds = 300
 )
 
 $ErrorActionPreference = 'Stop'
@@ -155,6 +159,18 @@ function Invoke-Stress {
     # In a child pwsh: the stress script raises its open-file limit and loads the module itself.
     Invoke-Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Stress.ps1') -ModulePath $ModuleOut
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    # The torture test, longer (a failing round prints its PSTCP_TORTURE_SEED to replay it).
+    $env:PSTCP_TORTURE_SECONDS = "$TortureSeconds"
+    try {
+        $failed = 0
+        foreach ($epoll in $null, '0') {
+            if ($epoll) { $env:PSTCP_EPOLL = $epoll }
+            $run = Invoke-XunitRun -Name "torture$epoll" -Filter 'FullyQualifiedName~PSTcp.Tests.TortureTests'
+            $failed += $run.Failed
+        }
+    }
+    finally { Remove-Item Env:PSTCP_TORTURE_SECONDS, Env:PSTCP_EPOLL -ErrorAction SilentlyContinue }
+    if ($failed -gt 0) { exit 1 }
 }
 
 function Invoke-Package {
