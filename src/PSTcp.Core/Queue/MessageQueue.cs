@@ -250,11 +250,26 @@ namespace PSTcp
                 }
                 else if (FullMode == QueueFullMode.DropNewest)
                 {
-                    // What fits is queued, the rest of the batch dropped.
+                    // Each message that fits is queued, each that doesn't dropped, in order (a
+                    // short one after a dropped long one may still fit the byte limit).
                     handled = count - from;
-                    int fit = FittingPrefix(frames, from, Math.Min(room, handled), out long bytes);
-                    Append(batch, from, fit, bytes);
-                    evicted.Add(this, block, handled - fit);
+                    int i = from;
+                    while (i < count)
+                    {
+                        int start = i;
+                        long bytes = 0;
+                        while (i < count && _count + (i - start) < Capacity
+                            && (_bytes + bytes + frames[i].PayloadLength <= ByteLimit || (_count == 0 && i == start)))
+                        {
+                            bytes += frames[i].PayloadLength;
+                            i++;
+                        }
+
+                        Append(batch, start, i - start, bytes);
+                        int skipped = i;
+                        while (i < count && !Fits(frames[i].PayloadLength)) i++;
+                        evicted.Add(this, block, i - skipped);
+                    }
                 }
                 else
                 {
