@@ -8,7 +8,6 @@ namespace PSTcp.Commands
     /// when Pester is already loaded; call this when Pester was loaded after PSTcp).
     /// </summary>
     [Cmdlet(VerbsLifecycle.Register, "TcpShouldOperator")]
-    [OutputType(typeof(void))]
     public sealed class RegisterTcpShouldOperatorCommand : PSCmdlet
     {
         internal const string ScriptName = "PSTcp.Pester.ps1";

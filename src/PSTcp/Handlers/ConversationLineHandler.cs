@@ -49,7 +49,9 @@ namespace PSTcp.Commands
                 state.Variables.Add(new SessionStateVariableEntry(pair.Key, pair.Value, "A $using: value captured when the server started."));
             }
 
-            _pool = RunspaceFactory.CreateRunspacePool(1, throttleLimit, state, null);
+            _pool = RunspaceFactory.CreateRunspacePool(state);
+            _pool.SetMaxRunspaces(throttleLimit);
+            _pool.SetMinRunspaces(1);
             _pool.Open();
         }
 
