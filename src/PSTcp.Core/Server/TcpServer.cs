@@ -236,7 +236,13 @@ namespace PSTcp
                     return;
                 }
 
-                if (Volatile.Read(ref _state) == (int)ServerState.Suspended && HoldWhileSuspended(socket)) continue;
+                if (Volatile.Read(ref _state) == (int)ServerState.Suspended && HoldWhileSuspended(socket))
+                {
+                    // Timeout mode: no more accepts until resumed or stopped, so the backlog fills.
+                    await ResumedOrStopped().ConfigureAwait(false);
+                    continue;
+                }
+
                 Accept(socket);
             }
         }
@@ -290,6 +296,26 @@ namespace PSTcp
         // Suspend-TcpServer (see TcpServer.Suspend.cs would be tidier; kept here, small and additive).
         private readonly List<Socket> _held = new List<Socket>();
         private SuspendMode _suspendMode;
+        private TaskCompletionSource<bool> _resumed = NewSignal();
+
+        private static TaskCompletionSource<bool> NewSignal() => new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        private Task ResumedOrStopped()
+        {
+            lock (_held) return State == ServerState.Suspended ? _resumed.Task : Task.CompletedTask;
+        }
+
+        private void SignalResumed()
+        {
+            TaskCompletionSource<bool> signal;
+            lock (_held)
+            {
+                signal = _resumed;
+                _resumed = NewSignal();
+            }
+
+            signal.TrySetResult(true);
+        }
 
         /// <summary>How a suspended server treats new connection attempts; meaningful while <see cref="State"/> is Suspended.</summary>
         public SuspendMode SuspendMode => _suspendMode;
@@ -330,13 +356,15 @@ namespace PSTcp
                     try { _listener.Listen(512); } catch (SocketException) { }
                 }
 
-                Volatile.Write(ref _state, (int)ServerState.Running);
                 lock (_held)
                 {
+                    Volatile.Write(ref _state, (int)ServerState.Running);
                     held = new List<Socket>(_held);
                     _held.Clear();
                 }
             }
+
+            SignalResumed();
 
             foreach (var socket in held) Accept(socket);
             return true;
@@ -465,6 +493,8 @@ namespace PSTcp
                 foreach (var socket in _held) socket.Dispose();
                 _held.Clear();
             }
+
+            SignalResumed();
 
             _idleTimer?.Dispose();
             _listener.Dispose();
