@@ -414,3 +414,32 @@ Describe 'Wait-TcpMessage and Should -HaveReceivedTcpMessage' {
         $fake | Should -HaveReceivedTcpMessage 'EHLO*' -Timeout 1
     }
 }
+
+Describe 'about_PSTcpTesting examples' {
+    BeforeDiscovery {
+        $about = Get-Content "$PSScriptRoot/../module/help/about_PSTcpTesting.md" -Raw
+        $script:AboutTests = @([regex]::Matches($about, '(?s)```powershell\r?\n(.*?)```') | ForEach-Object { $_.Groups[1].Value } |
+                Where-Object { $_ -match '\bDescribe\b' } | ForEach-Object { @{ Code = $_; Title = ([regex]::Match($_, "Describe '([^']+)'").Groups[1].Value) } })
+    }
+
+    It 'runs the Pester example "<Title>" and it passes' -ForEach $AboutTests {
+        $root = (Resolve-Path "$PSScriptRoot/..").Path
+        $script = Join-Path $TestDrive "about-$([guid]::NewGuid().ToString('n')).ps1"
+        $pester = Join-Path $root 'out/packages/pester/5.7.1/tools/Pester.psd1'
+        Set-Content -LiteralPath $script -Value @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$pester'
+Import-Module '$root/out/PSTcp/PSTcp.psd1'
+`$block = {
+$Code
+}
+`$r = Invoke-Pester -Container (New-PesterContainer -ScriptBlock `$block) -PassThru -Output Minimal
+if (`$r.FailedCount -gt 0 -or `$r.PassedCount -lt 1) { exit 1 }
+exit 0
+"@
+        $r = Invoke-ChildPwsh -ArgumentList '-File', $script -Timeout 90
+        $because = "the example failed:`n$($r.StdOut)`n$($r.StdErr)"
+        $r.TimedOut | Should -BeFalse -Because $because
+        $r.ExitCode | Should -Be 0 -Because $because
+    }
+}
