@@ -418,7 +418,7 @@ Describe 'Wait-TcpMessage and Should -HaveReceivedTcpMessage' {
 Describe 'about_PSTcpTesting examples' {
     BeforeDiscovery {
         $about = Get-Content "$PSScriptRoot/../module/help/about_PSTcpTesting.md" -Raw
-        $script:AboutTests = @([regex]::Matches($about, '(?s)```powershell\r?\n(.*?)```') | ForEach-Object { $_.Groups[1].Value } |
+        $script:AboutTests = @([regex]::Matches($about, '(?s)```pwsh\r?\n(.*?)```') | ForEach-Object { $_.Groups[1].Value } |
                 Where-Object { $_ -match '\bDescribe\b' } | ForEach-Object { @{ Code = $_; Title = ([regex]::Match($_, "Describe '([^']+)'").Groups[1].Value) } })
     }
 

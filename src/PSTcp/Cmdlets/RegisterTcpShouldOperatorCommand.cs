@@ -8,9 +8,14 @@ namespace PSTcp.Commands
     /// when Pester is already loaded; call this when Pester was loaded after PSTcp).
     /// </summary>
     [Cmdlet(VerbsLifecycle.Register, "TcpShouldOperator")]
+    [OutputType(typeof(string))]
     public sealed class RegisterTcpShouldOperatorCommand : PSCmdlet
     {
         internal const string ScriptName = "PSTcp.Pester.ps1";
+
+        /// <summary>Writes the name of the operator registered.</summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
 
         protected override void EndProcessing()
         {
@@ -24,6 +29,7 @@ namespace PSTcp.Commands
             var path = Path.Combine(Path.GetDirectoryName(typeof(RegisterTcpShouldOperatorCommand).Assembly.Location), ScriptName);
             InvokeCommand.InvokeScript(SessionState, ScriptBlock.Create(File.ReadAllText(path)));
             WriteVerbose("Should -HaveReceivedTcpMessage is registered.");
+            if (PassThru) WriteObject("HaveReceivedTcpMessage");
         }
     }
 }
