@@ -25,6 +25,11 @@
         'Test-TcpEndpoint'
         'Start-TcpRelay'
         'Enter-TcpSession'
+        'New-TcpReply'
+        'Suspend-TcpServer'
+        'Resume-TcpServer'
+        'Wait-TcpMessage'
+        'Register-TcpShouldOperator'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

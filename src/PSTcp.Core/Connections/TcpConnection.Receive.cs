@@ -51,6 +51,7 @@ namespace PSTcp
         private bool _inHandler;
         private bool _awaitingProxyHeader;
         private bool _closeRequested;
+        private bool _resetRequested;
 
         /// <summary>Bytes of receive buffer this connection holds now (0 while idle).</summary>
         internal int ReceiveBufferSize => _buffer.Capacity;
@@ -384,6 +385,13 @@ namespace PSTcp
         /// <summary>The handler asked to close: FIN after what it sent, then read until the peer closes (or 5 s), discarding.</summary>
         private async Task CloseAfterHandlerAsync()
         {
+            if (Volatile.Read(ref _resetRequested))
+            {
+                // Reset() from inside the handler: the batch was queued, now the RST.
+                Abort(reset: true);
+                return;
+            }
+
             try
             {
                 MarkClosing();

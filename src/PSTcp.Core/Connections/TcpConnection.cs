@@ -269,6 +269,23 @@ namespace PSTcp
         }
 
         /// <summary>
+        /// Resets the connection (RST, unsent data discarded). Called while this connection's own
+        /// handler runs, it asks for the reset and returns at once: the messages the handler was
+        /// given are queued first, then the connection is reset instead of closed.
+        /// </summary>
+        public void Reset()
+        {
+            if (Volatile.Read(ref _inHandler))
+            {
+                Volatile.Write(ref _resetRequested, true);
+                Volatile.Write(ref _closeRequested, true);
+                return;
+            }
+
+            Abort(reset: true);
+        }
+
+        /// <summary>
         /// Closes gracefully within <paramref name="timeout"/>: waits for sends in progress, sends
         /// FIN, lets the peer's last messages arrive, then closes. Past the timeout (a send stuck
         /// on a peer that never reads counts) it resets the connection and returns false.

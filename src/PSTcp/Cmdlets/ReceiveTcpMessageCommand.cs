@@ -93,11 +93,15 @@ namespace PSTcp.Commands
                 return;
             }
 
+            // Handler failures since the last look at this server: the test sees them here.
+            HandlerFailureReport.WriteUnseen(this, Server ?? Connection?.Server);
+
             // Here and now: the shared consumer loop, run by ReceiveLoop with the goal (-Until, -ByteCount).
             ReceiveLoop.Receive(this, Source, Location, (object)Server ?? Connection, goal, timeout, verbose);
         }
 
-        private IMessageSource Source => Server != null ? Server.AsSource() : Connection.AsSource();
+        // A conversation's connection reads its own messages, not its server's shared queue.
+        private IMessageSource Source => Server != null ? Server.AsSource() : ConversationLineHandler.SourceFor(Connection) ?? Connection.AsSource();
 
         private string Location => Server != null ? Server.LocalEndPoint.ToString() : Connection.RemoteEndPoint.ToString();
 
