@@ -10,6 +10,7 @@
     CompatiblePSEditions = @('Core', 'Desktop')
     FormatsToProcess     = @('PSTcp.format.ps1xml')
     TypesToProcess       = @('PSTcp.types.ps1xml')
+    NestedModules        = @('PSTcp.Hex.psm1')
     CmdletsToExport      = @(
         'Start-TcpEchoServer'
         'Start-TcpServer'
@@ -26,7 +27,7 @@
         'Start-TcpRelay'
         'Enter-TcpSession'
     )
-    FunctionsToExport    = @()
+    FunctionsToExport    = @('Format-Hex')
     AliasesToExport      = @()
     VariablesToExport    = @()
     PrivateData          = @{
