@@ -126,6 +126,22 @@ Describe 'Protocol framings end to end' {
         $server.Errors[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
     }
 
+    It 'hands a handler and a relay''s queue the header then the payload, forwarding the bytes unchanged' {
+        $pg = @{ Framing = 'LengthPrefix'; PrefixOffset = 1; PrefixSize = 4; LengthAdjustment = -4 }
+        # The handler answers a message with its Data reversed: 'Q','a','b' comes back 'b','a','Q'.
+        $server = Start-TcpServer -Port 0 @pg -ScriptBlock { param($Message) $d = $Message.Data.Clone(); [array]::Reverse($d); , $d }
+        $relay = Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort $server.Port @pg
+        $peer = New-RawClient $relay.Port
+        $frames = Get-Hex '51 00 00 00 06 61 62 44 00 00 00 04'
+        foreach ($b in $frames) { Send-RawBytes $peer ([byte[]]@($b)) }
+        $answers = Get-Hex '62 00 00 00 06 61 51 44 00 00 00 04'
+        ConvertTo-Hex (Read-RawBytes $peer $answers.Length) | Should -Be (ConvertTo-Hex $answers)
+        $seen = @(Receive-TcpMessage -Server $relay -Count 4 -Timeout 5)
+        @($seen | ForEach-Object { "$($_.Direction):$(ConvertTo-Hex $_.Data)" }) | Sort-Object | Should -Be @(
+            'ClientToTarget:44', 'ClientToTarget:51-61-62', 'TargetToClient:44', 'TargetToClient:62-61-51')
+        @(Receive-TcpMessage -Server $server -Count 2 -Timeout 5 | ForEach-Object { ConvertTo-Hex $_.Data }) | Should -Be @('51-61-62', '44')
+    }
+
     It 'answers through a handler with the framing: an MLLP acknowledgement' {
         $server = Start-TcpServer -Port 0 -Framing Marker -StartMarker 0x0B -EndMarker 0x1C, 0x0D -ScriptBlock {
             param($Message)
