@@ -10,6 +10,7 @@
     CompatiblePSEditions = @('Core', 'Desktop')
     FormatsToProcess     = @('PSTcp.format.ps1xml')
     TypesToProcess       = @('PSTcp.types.ps1xml')
+    NestedModules        = @('PSTcp.Hex.psm1')
     CmdletsToExport      = @(
         'Start-TcpEchoServer'
         'Start-TcpServer'
@@ -31,7 +32,7 @@
         'Wait-TcpMessage'
         'Register-TcpShouldOperator'
     )
-    FunctionsToExport    = @()
+    FunctionsToExport    = @('Format-Hex')
     AliasesToExport      = @()
     VariablesToExport    = @()
     PrivateData          = @{

@@ -67,6 +67,43 @@ namespace PSTcp
         /// <summary>FixedLength framing: every message's length in bytes.</summary>
         public int MessageLength { get; set; }
 
+        /// <summary>LengthPrefix framing: bytes before the length field (kept in the message).</summary>
+        public int PrefixOffset { get; set; }
+
+        /// <summary>LengthPrefix framing: added to the length field's value to give the bytes after the field.</summary>
+        public int LengthAdjustment { get; set; }
+
+        /// <summary>LengthPrefix framing: a binary integer of <see cref="PrefixSize"/> bytes, or a varint.</summary>
+        public PrefixEncoding PrefixEncoding { get; set; } = PrefixEncoding.Binary;
+
+        /// <summary>Headers framing: the header naming the body's length.</summary>
+        public string LengthHeader { get; set; } = "Content-Length";
+
+        /// <summary>Marker framing: the bytes each message starts with (none when empty).</summary>
+        public byte[] StartMarker { get; set; }
+
+        /// <summary>Marker framing: the bytes each message ends with.</summary>
+        public byte[] EndMarker { get; set; }
+
+        /// <summary>Copies the framing settings (framing, limit, encoding and each framing's parameters) to <paramref name="other"/>.</summary>
+        public void CopyFramingTo(ConnectionOptions other)
+        {
+            other.Encoding = Encoding;
+            other.MaxLineLength = MaxLineLength;
+            other.Framing = Framing;
+            other.Delimiter = Delimiter;
+            other.DelimiterText = DelimiterText;
+            other.PrefixSize = PrefixSize;
+            other.ByteOrder = ByteOrder;
+            other.MessageLength = MessageLength;
+            other.PrefixOffset = PrefixOffset;
+            other.LengthAdjustment = LengthAdjustment;
+            other.PrefixEncoding = PrefixEncoding;
+            other.LengthHeader = LengthHeader;
+            other.StartMarker = StartMarker;
+            other.EndMarker = EndMarker;
+        }
+
         /// <summary>Client side: send a PROXY protocol header of this version first (None: don't).</summary>
         public ProxyProtocolVersion SendProxyProtocol { get; set; } = ProxyProtocolVersion.None;
 

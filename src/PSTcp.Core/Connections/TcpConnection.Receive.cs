@@ -208,10 +208,10 @@ namespace PSTcp
                 await DispatchAsync(array, batchStart, batchLength, count, mayKeepArray: true, token).ConfigureAwait(false);
             }
 
-            if (status == FrameStatus.TooLong)
+            if (status == FrameStatus.TooLong || status == FrameStatus.Invalid)
             {
                 Fail(new TcpException(TcpErrorKind.LineTooLong,
-                    $"Connection {Id} from {RemoteEndPoint} sent a message longer than {Framing.MaxMessageLength:N0} bytes; the connection was closed."));
+                    $"Connection {Id} from {RemoteEndPoint} sent {MessageFraming.Describe(status, _framer, Framing.MaxMessageLength)}; the connection was closed."));
                 return false;
             }
 
@@ -279,10 +279,10 @@ namespace PSTcp
             {
                 int start = _buffer.Start;
                 var status = _framer.TryReadFinal(_buffer.Unconsumed, out var frame);
-                if (status == FrameStatus.TooLong)
+                if (status == FrameStatus.TooLong || status == FrameStatus.Invalid)
                 {
                     Fail(new TcpException(TcpErrorKind.LineTooLong,
-                        $"Connection {Id} from {RemoteEndPoint} sent a final message longer than {Framing.MaxMessageLength:N0} bytes."));
+                        $"Connection {Id} from {RemoteEndPoint} sent {MessageFraming.Describe(status, _framer, Framing.MaxMessageLength)} at its end."));
                     return;
                 }
 
@@ -319,6 +319,16 @@ namespace PSTcp
             long now = _queueMessages || _handlerNeedsMessages ? DateTime.UtcNow.Ticks : 0;
 
             bool queued = false;
+            byte[] compacted = null;
+            if (_framer.KeptHeaderLength > 0 && (_queueMessages || _handlerNeedsMessages))
+            {
+                // Messages keep the bytes before their length field but not the field: made
+                // one piece in a copy (the handler's echo and a relay's forwarding use the bytes as read).
+                compacted = ArrayPool<byte>.Shared.Rent(length);
+                Buffer.BlockCopy(array, offset, compacted, 0, length);
+                _framer.CompactBatch(new Span<byte>(compacted, 0, length), _frames, count);
+            }
+
             try
             {
                 if (_handler != null)
@@ -328,7 +338,9 @@ namespace PSTcp
                         var list = _handlerMessages ?? (_handlerMessages = new List<TcpMessage>());
                         for (int i = 0; i < count; i++)
                         {
-                            list.Add(new TcpMessage(array, offset + _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now));
+                            list.Add(compacted != null
+                                ? new TcpMessage(compacted, _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now)
+                                : new TcpMessage(array, offset + _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now));
                         }
                     }
 
@@ -348,7 +360,19 @@ namespace PSTcp
                 if (_queueMessages)
                 {
                     queued = true;
-                    var block = TakeBlock(array, ref offset, length, count, now, mayKeepArray);
+                    MessageBlock block;
+                    if (compacted != null)
+                    {
+                        // The queue owns the compacted copy from here on.
+                        block = new MessageBlock(compacted, pooled: true, this, now, count);
+                        compacted = null;
+                        offset = 0;
+                    }
+                    else
+                    {
+                        block = TakeBlock(array, ref offset, length, count, now, mayKeepArray);
+                    }
+
                     await Queue.EnqueueAsync(block, _frames, offset, count, firstSequence, token).ConfigureAwait(false);
                 }
             }
@@ -358,6 +382,10 @@ namespace PSTcp
                 // not queued is counted as dropped, so received = queued + dropped holds.
                 Queue.CountDropped(this, count);
                 throw;
+            }
+            finally
+            {
+                if (compacted != null) ArrayPool<byte>.Shared.Return(compacted);
             }
         }
 

@@ -91,6 +91,7 @@ namespace PSTcp.Commands
             _targetOptions.PrefixSize = options.PrefixSize;
             _targetOptions.ByteOrder = options.ByteOrder;
             _targetOptions.MessageLength = options.MessageLength;
+            options.CopyFramingTo(_targetOptions);
         }
     }
 }
