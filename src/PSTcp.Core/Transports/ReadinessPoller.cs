@@ -101,7 +101,7 @@ namespace PSTcp
         {
             var pollers = s_pollers.Value;
             if (pollers == null) return null;
-            int index = (int)((uint)Interlocked.Increment(ref s_next) % (uint)pollers.Length);
+            int index = (int)((uint)(Interlocked.Increment(ref s_next) - 1) % (uint)pollers.Length);
             var poller = Volatile.Read(ref pollers[index]) ?? Start(pollers, index);
             return poller?.Register(socket);
         }
