@@ -9,6 +9,8 @@
     Demo     the seed's scenario end to end: echo server, consumer job, client (builds first
              only when an input changed since the last build).
     Bench    benchmark PSTcp against a Go and a System.IO.Pipelines echo server (bench/).
+             With -ServerCpus/-LoadCpus (or -Pinned): issue 22's table with the servers and the
+             generators pinned apart (bench/run-table.sh), results in out/bench/table-<time>.
     Stress   10,000 connections and 1,000,000 lossless messages against one server.
     Package  a versioned .nupkg of the module in out/package, installable with Install-PSResource.
     Clean    remove build output.
@@ -26,7 +28,14 @@ param(
     [string] $Configuration = 'Release',
 
     # Only run the Pester files whose name matches (e.g. 'Echo*').
-    [string] $TestFilter = '*'
+    [string] $TestFilter = '*',
+
+    # Bench: run issue 22's pinned table instead (bench/run-table.sh from the portable kit that
+    # bench/Publish-Portable.sh builds into out/bench-kit): the servers on these CPUs (taskset's
+    # list, e.g. 0-7), the generators on -LoadCpus. -Pinned alone splits the CPUs in half.
+    [string] $ServerCpus,
+    [string] $LoadCpus,
+    [switch] $Pinned
 )
 
 $ErrorActionPreference = 'Stop'
@@ -189,6 +198,15 @@ function Invoke-Demo {
 }
 
 function Invoke-Bench {
+    if ($Pinned -or $ServerCpus -or $LoadCpus) {
+        # The kit needs no module build: its echo host is compiled from the core's sources.
+        $kit = Join-Path $Out 'bench-kit'
+        Invoke-Native 'publishing the bench kit' { bash (Join-Path $Root 'bench/Publish-Portable.sh') $kit }
+        $results = Join-Path $Out "bench/table-$(Get-Date -Format 'yyyyMMdd-HHmmss')"
+        $cpus = @(if ($ServerCpus) { '--server-cpus', $ServerCpus }; if ($LoadCpus) { '--load-cpus', $LoadCpus })
+        Invoke-Native 'the pinned table' { bash (Join-Path $kit 'run-table.sh') $results @cpus }
+        return
+    }
     Invoke-Build
     & (Join-Path $Root 'bench/Invoke-Benchmark.ps1') -ModulePath $ModuleOut -OutDir (Join-Path $Out 'bench')
 }
