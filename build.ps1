@@ -35,7 +35,9 @@ param(
     # list, e.g. 0-7), the generators on -LoadCpus. -Pinned alone splits the CPUs in half.
     [string] $ServerCpus,
     [string] $LoadCpus,
-    [switch] $Pinned
+    [switch] $Pinned,
+    # More arguments for bench/run-table.sh (e.g. '--rounds', '3', '--rows', 'pipelined-64').
+    [string[]] $TableArgs = @()
 )
 
 $ErrorActionPreference = 'Stop'
@@ -198,13 +200,13 @@ function Invoke-Demo {
 }
 
 function Invoke-Bench {
-    if ($Pinned -or $ServerCpus -or $LoadCpus) {
+    if ($Pinned -or $ServerCpus -or $LoadCpus -or $TableArgs) {
         # The kit needs no module build: its echo host is compiled from the core's sources.
         $kit = Join-Path $Out 'bench-kit'
         Invoke-Native 'publishing the bench kit' { bash (Join-Path $Root 'bench/Publish-Portable.sh') $kit }
         $results = Join-Path $Out "bench/table-$(Get-Date -Format 'yyyyMMdd-HHmmss')"
         $cpus = @(if ($ServerCpus) { '--server-cpus', $ServerCpus }; if ($LoadCpus) { '--load-cpus', $LoadCpus })
-        Invoke-Native 'the pinned table' { bash (Join-Path $kit 'run-table.sh') $results @cpus }
+        Invoke-Native 'the pinned table' { bash (Join-Path $kit 'run-table.sh') $results @cpus @TableArgs }
         return
     }
     Invoke-Build
