@@ -36,8 +36,8 @@ param(
     [string] $ServerCpus,
     [string] $LoadCpus,
     [switch] $Pinned,
-    # More arguments for bench/run-table.sh (e.g. '--rounds', '3', '--rows', 'pipelined-64').
-    [string[]] $TableArgs = @()
+    # More arguments for bench/run-table.sh, in one string (e.g. '--rounds 3 --rows pipelined-64,churn').
+    [string] $TableArgs
 )
 
 $ErrorActionPreference = 'Stop'
@@ -205,8 +205,9 @@ function Invoke-Bench {
         $kit = Join-Path $Out 'bench-kit'
         Invoke-Native 'publishing the bench kit' { bash (Join-Path $Root 'bench/Publish-Portable.sh') $kit }
         $results = Join-Path $Out "bench/table-$(Get-Date -Format 'yyyyMMdd-HHmmss')"
-        $cpus = @(if ($ServerCpus) { '--server-cpus', $ServerCpus }; if ($LoadCpus) { '--load-cpus', $LoadCpus })
-        Invoke-Native 'the pinned table' { bash (Join-Path $kit 'run-table.sh') $results @cpus @TableArgs }
+        $extra = @(if ($ServerCpus) { '--server-cpus', $ServerCpus }; if ($LoadCpus) { '--load-cpus', $LoadCpus }
+            if ($TableArgs) { $TableArgs.Trim() -split '\s+' })
+        Invoke-Native 'the pinned table' { bash (Join-Path $kit 'run-table.sh') $results @extra }
         return
     }
     Invoke-Build
