@@ -10,8 +10,9 @@
       Send-TcpLine -Connection $c -Line 'x'          one line
       Invoke-TcpRequest -Connection $c -Message 'x'  against an echo server (a real round trip)
     Each loop runs in a script block (compiled locals, as in a function), output to $null.
-    Rounds alternate the commands; the table shows each one's median µs per call over -Repeat
-    rounds and its ratio to Get-Date's median in the same run (issue 22's target: ≤ 1.5).
+    Each round is cut into -Blocks blocks (default 10) with the commands alternating block by
+    block, and takes each command's median block; the table shows each one's median µs per call
+    over -Repeat rounds and its ratio to Get-Date's median in the same run (issue 22's target: ≤ 1.5).
     Ratios taken in one run are fairly robust to load; absolute figures are not.
     Writes <OutDir>/callcost-<stamp>.json and latest-callcost.json when -OutDir is given.
 .EXAMPLE
@@ -22,6 +23,7 @@ param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '../out/PSTcp'),
     [ValidateRange(1, 1000000)] [int] $Calls = 10000,
     [ValidateRange(1, 99)] [int] $Repeat = 3,
+    [ValidateRange(1, 1000)] [int] $Blocks = 10,
     [string] $OutDir
 )
 
@@ -36,8 +38,8 @@ $sender = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $sink.Port -QueueCapacit
 $requester = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $echo.Port -QueueCapacity 16 -QueueFullMode DropOldest
 
 # Fills the receiver's queue with $Calls echoed lines, then waits until all are there.
-function Fill-Queue {
-    Send-TcpMessage -Connection $receiver -Message @(foreach ($i in 1..$Calls) { "m$i" })
+function Fill-Queue([int] $Count) {
+    Send-TcpMessage -Connection $receiver -Message @(foreach ($i in 1..$Count) { "m$i" })
     $deadline = [DateTime]::UtcNow.AddSeconds(60)
     while ($receiver.MessagesReceived -lt $script:expected) {
         if ([DateTime]::UtcNow -gt $deadline) { throw "only $($receiver.MessagesReceived) of $script:expected echoes arrived" }
@@ -53,10 +55,10 @@ $tests = [ordered]@{
     'Invoke-TcpRequest -Connection (echo)' = { param($n) foreach ($i in 1..$n) { $null = Invoke-TcpRequest -Connection $requester -Message 'x' } }
 }
 
-# Warm-up: JIT and PowerShell's command caches, a tenth of a round.
+# Warm-up: JIT (tiered: the first round ran 3-5x slower with a tenth of a round of warm-up) and PowerShell's caches, half a round.
 $script:expected = 0
 foreach ($name in $tests.Keys) {
-    $warm = [Math]::Max(1, [int]($Calls / 10))
+    $warm = [Math]::Max(1, [int]($Calls / 2))
     if ($name -like 'Receive*') {
         Send-TcpMessage -Connection $receiver -Message @(foreach ($i in 1..$warm) { "w$i" })
         $script:expected += $warm
@@ -65,23 +67,33 @@ foreach ($name in $tests.Keys) {
     $null = & $tests[$name] $warm
 }
 
-$samples = @{}
-foreach ($name in $tests.Keys) { $samples[$name] = [System.Collections.Generic.List[double]]::new() }
-foreach ($round in 1..$Repeat) {
-    foreach ($name in $tests.Keys) {
-        if ($name -like 'Receive*') { $script:expected += $Calls; Fill-Queue }
-        [GC]::Collect()
-        $watch = [System.Diagnostics.Stopwatch]::StartNew()
-        $null = & $tests[$name] $Calls
-        $watch.Stop()
-        $samples[$name].Add($watch.Elapsed.TotalMilliseconds * 1000 / $Calls)
-    }
-}
-
 function Get-Median([double[]] $Values) {
     $sorted = $Values | Sort-Object
     $mid = [int][Math]::Floor($sorted.Count / 2)
     if ($sorted.Count % 2) { $sorted[$mid] } else { ($sorted[$mid - 1] + $sorted[$mid]) / 2 }
+}
+
+$samples = @{}
+foreach ($name in $tests.Keys) { $samples[$name] = [System.Collections.Generic.List[double]]::new() }
+# Each round is cut into -Blocks blocks, the commands alternating block by block, so that a
+# burst of load elsewhere on the machine hits them all alike; a round's figure per command is
+# the median of its blocks.
+$chunk = [Math]::Max(1, [int][Math]::Floor($Calls / $Blocks))
+foreach ($round in 1..$Repeat) {
+    $script:expected += $chunk * $Blocks
+    Fill-Queue ($chunk * $Blocks)
+    [GC]::Collect()
+    $blockTimes = @{}
+    foreach ($name in $tests.Keys) { $blockTimes[$name] = [System.Collections.Generic.List[double]]::new() }
+    foreach ($block in 1..$Blocks) {
+        foreach ($name in $tests.Keys) {
+            $watch = [System.Diagnostics.Stopwatch]::StartNew()
+            $null = & $tests[$name] $chunk
+            $watch.Stop()
+            $blockTimes[$name].Add($watch.Elapsed.TotalMilliseconds * 1000 / $chunk)
+        }
+    }
+    foreach ($name in $tests.Keys) { $samples[$name].Add((Get-Median $blockTimes[$name])) }
 }
 
 $baseline = Get-Median $samples['Get-Date']
@@ -100,7 +112,7 @@ $receiver, $sender, $requester | Disconnect-TcpEndpoint
 $echo, $sink | Stop-TcpServer
 
 $load = if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg -Raw).Trim() } else { '' }
-Write-Host "Per-call cost, $Calls calls x $Repeat rounds, median; load average $load"
+Write-Host "Per-call cost, $Calls calls x $Repeat rounds ($Blocks alternating blocks each), median; load average $load"
 $rows | Format-Table -AutoSize | Out-Host
 if ($OutDir) {
     $null = New-Item -ItemType Directory -Force $OutDir
