@@ -6,7 +6,7 @@
     In this one process, each round times -Calls calls (default 10,000) of:
       Get-Date                                       a trivial compiled cmdlet, the yardstick
       Receive-TcpMessage -Connection $c -Count 1     with the message already queued
-      Send-TcpMessage -Connection $c -Message 'x'    one message, to a server that reads
+      Send-TcpMessage -Connection $c -Message 'x'    one message, to a server that reads (and answers nothing)
       Send-TcpLine -Connection $c -Line 'x'          one line
       Invoke-TcpRequest -Connection $c -Message 'x'  against an echo server (a real round trip)
     Each loop runs in a script block (compiled locals, as in a function), output to $null.
@@ -32,7 +32,8 @@ Set-StrictMode -Version 3.0
 Import-Module (Resolve-Path $ModulePath).ProviderPath
 
 $echo = Start-TcpEchoServer -Port 0 -NoQueue
-$sink = Start-TcpEchoServer -Port 0 -NoQueue -Framing Raw   # reads and echoes; the client drops what it can't keep
+# The sends' peer reads and answers nothing: a broadcast hub with no other client.
+$sink = Start-TcpServer -Port 0 -Broadcast -NoQueue
 $receiver = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $echo.Port -QueueCapacity ($Calls + 16) -QueueFullMode DropOldest
 $sender = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $sink.Port -QueueCapacity 1 -QueueFullMode DropOldest
 $requester = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $echo.Port -QueueCapacity 16 -QueueFullMode DropOldest
