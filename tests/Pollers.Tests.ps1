@@ -36,9 +36,24 @@ $one = Count-Pollers
 foreach ($i in 2..8) { $clients.Add((Connect-TcpEndpoint -HostName 127.0.0.1 -Port $server.Port)) }
 foreach ($c in $clients) { Send-TcpLine -Connection $c -Line 'x'; $null = Receive-TcpMessage -Connection $c -Count 1 -Timeout 30 }
 $eight = Count-Pollers
+# Idle: eight connections open, nothing sent for a second; the pollers' CPU time (utime + stime,
+# in clock ticks) must not grow (one tick allowed for the wake-up that ends a read in flight).
+function Get-PollerTicks {
+    $sum = 0
+    foreach ($task in Get-ChildItem "/proc/$PID/task") {
+        if ((Get-Content -Raw -LiteralPath "$($task.FullName)/comm" -ErrorAction SilentlyContinue) -notmatch '^PSTcp poller') { continue }
+        $stat = Get-Content -Raw -LiteralPath "$($task.FullName)/stat"
+        $fields = $stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')
+        $sum += [long]$fields[11] + [long]$fields[12]
+    }
+    $sum
+}
+$before = Get-PollerTicks
+Start-Sleep -Seconds 1
+$idleTicks = (Get-PollerTicks) - $before
 $clients | Disconnect-TcpEndpoint
 $server | Stop-TcpServer
-[pscustomobject]@{ Cores = [Environment]::ProcessorCount; Idle = $idle; One = $one; Eight = $eight } | ConvertTo-Json -Compress
+[pscustomobject]@{ Cores = [Environment]::ProcessorCount; Idle = $idle; One = $one; Eight = $eight; IdleTicks = $idleTicks } | ConvertTo-Json -Compress
 '@
 
     # Runs the child script, optionally under `taskset -c <cpus>`, with extra environment.
@@ -73,6 +88,8 @@ Describe 'Poller threads' -Skip:(-not $OnLinux) {
         $r.One | Should -BeIn 1, 2
         $r.One | Should -BeLessOrEqual $r.Cores
         $r.Eight | Should -Be ([Math]::Min($r.Cores, 16))
+        # Blocked in epoll_wait: no CPU while the connections are idle.
+        $r.IdleTicks | Should -BeLessOrEqual 1
     }
 
     It 'follows the process affinity (taskset -c 0: one core, one poller)' -Skip:(-not $HasTaskset) {
