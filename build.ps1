@@ -4,11 +4,15 @@
     Builds, tests and demonstrates PSTcp.
 .DESCRIPTION
     Build    (default) compile the core and the cmdlets and assemble out/PSTcp.
-    Test     build, run the xunit tests of the core and the Pester tests, print
+    Test     build (skipped when no input changed since the last build), run the xunit tests of the core and the Pester tests, print
              "Tests: N passed, N failed" and exit non-zero on any failure.
-    Demo     the seed's scenario end to end: echo server, consumer job, client.
+    Demo     the seed's scenario end to end: echo server, consumer job, client (builds first
+             only when an input changed since the last build).
     Bench    benchmark PSTcp against a Go and a System.IO.Pipelines echo server (bench/).
-    Stress   10,000 connections and 1,000,000 lossless messages against one server.
+             With -ServerCpus/-LoadCpus (or -Pinned): issue 22's table with the servers and the
+             generators pinned apart (bench/run-table.sh), results in out/bench/table-<time>.
+    Stress   10,000 connections and 1,000,000 lossless messages against one server,
+             then the torture test (issue 19) for -TortureSeconds, with and without the pollers.
     Package  a versioned .nupkg of the module in out/package, installable with Install-PSResource.
     Clean    remove build output.
 .EXAMPLE
@@ -25,7 +29,19 @@ param(
     [string] $Configuration = 'Release',
 
     # Only run the Pester files whose name matches (e.g. 'Echo*').
-    [string] $TestFilter = '*'
+    [string] $TestFilter = '*',
+
+    # Stress: how long the torture test runs each way (the suite runs it 30 s each way).
+    [int] $TortureSeconds = 300,
+
+    # Bench: run issue 22's pinned table instead (bench/run-table.sh from the portable kit that
+    # bench/Publish-Portable.sh builds into out/bench-kit): the servers on these CPUs (taskset's
+    # list, e.g. 0-7), the generators on -LoadCpus. -Pinned alone splits the CPUs in half.
+    [string] $ServerCpus,
+    [string] $LoadCpus,
+    [switch] $Pinned,
+    # More arguments for bench/run-table.sh, in one string (e.g. '--rounds 3 --rows pipelined-64,churn').
+    [string] $TableArgs
 )
 
 $ErrorActionPreference = 'Stop'
@@ -43,7 +59,48 @@ function Invoke-Native([string] $What, [scriptblock] $Command) {
     if ($LASTEXITCODE -ne 0) { throw "$What failed with exit code $LASTEXITCODE" }
 }
 
-function Invoke-Build {
+# What the module is built from: the sources (bin and obj aside), the module's files and
+# help, the help builder, and the build settings at the root.
+function Get-BuildInputs {
+    $roots = 'src', 'module', 'build/Help' | ForEach-Object { Join-Path $Root $_ } | Where-Object { Test-Path $_ }
+    foreach ($dir in $roots) {
+        [System.IO.Directory]::EnumerateFiles($dir, '*', [System.IO.SearchOption]::AllDirectories) |
+            Where-Object { $_ -notmatch '[/\\](bin|obj)[/\\]' }
+    }
+    'build.ps1', 'build/HelpBuilder.ps1', 'Directory.Build.props', 'Directory.Build.targets', 'Directory.Packages.props', 'global.json', 'NuGet.config' |
+        ForEach-Object { Join-Path $Root $_ } | Where-Object { Test-Path $_ -PathType Leaf }
+}
+
+# One line per input (path, length, last write) and the configuration, hashed: a source added,
+# removed, edited or touched changes it.
+function Get-BuildFingerprint {
+    $lines = foreach ($path in Get-BuildInputs) {
+        $info = [System.IO.FileInfo]::new($path)
+        '{0}|{1}|{2}' -f [System.IO.Path]::GetRelativePath($Root, $path).Replace('\', '/'), $info.Length, $info.LastWriteTimeUtc.Ticks
+    }
+    $text = "$Configuration`n" + (($lines | Sort-Object -CaseSensitive) -join "`n")
+    [System.Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData([System.Text.Encoding]::UTF8.GetBytes($text)))
+}
+
+$BuildStamp = Join-Path $Out 'build-stamp.txt'
+
+# Demo and Test: build only when an input changed since the last build of out/PSTcp (the stamp
+# is written after a build succeeds, so a failed or interrupted build is redone).
+function Invoke-BuildIfChanged {
+    $fingerprint = Get-BuildFingerprint
+    $built = (Test-Path (Join-Path $ModuleOut 'PSTcp.psd1')) -and (Test-Path (Join-Path $ModuleOut 'PSTcp.dll')) -and
+        (Test-Path $BuildStamp) -and ((Get-Content -Raw $BuildStamp).Trim() -eq $fingerprint)
+    if ($built) {
+        Write-Host "$ModuleOut is up to date (no input changed since it was built)."
+        return
+    }
+    Invoke-Build -Fingerprint $fingerprint
+}
+
+function Invoke-Build([string] $Fingerprint) {
+    # Read before building: an input edited during the build makes the next one build again.
+    if (-not $Fingerprint) { $Fingerprint = Get-BuildFingerprint }
+    if (Test-Path $BuildStamp) { Remove-Item $BuildStamp }
     # msbuild, not `dotnet build`: the latter prints its "Build succeeded" banner even with
     # NoSummary. Quiet still shows warnings and errors.
     Invoke-Native 'build' {
@@ -62,6 +119,7 @@ function Invoke-Build {
     if (Test-Path $helpBuilder) {
         & $helpBuilder -Source (Join-Path $Root 'module/help') -Destination (Join-Path $ModuleOut 'en-US')
     }
+    Set-Content -LiteralPath $BuildStamp -Value $Fingerprint
     Write-Host "Built $ModuleOut"
 }
 
@@ -82,7 +140,7 @@ function Invoke-CoreTests {
     # Linux connections wait for data through PSTcp's own epoll pollers; Windows and macOS
     # through .NET's engine (a one-byte peek). The socket tests run again with the pollers off
     # (PSTCP_EPOLL=0), so that path is tested here too.
-    $socketTests = 'EchoServerTests', 'ClientTests', 'ReceivePathTests', 'ReadinessPollerTests', 'RelayTests', 'QueuedBlockTests' |
+    $socketTests = 'EchoServerTests', 'ClientTests', 'ReceivePathTests', 'ReadinessPollerTests', 'RelayTests', 'QueuedBlockTests', 'TortureTests' |
         ForEach-Object { "FullyQualifiedName~PSTcp.Tests.$_" }
     $env:PSTCP_EPOLL = '0'
     try { $peek = Invoke-XunitRun -Name 'core-peek' -Filter ($socketTests -join '|') -NoBuild }
@@ -126,7 +184,7 @@ function Invoke-PesterTests {
 }
 
 function Invoke-Test {
-    Invoke-Build
+    Invoke-BuildIfChanged
     $null = New-Item -ItemType Directory -Force (Join-Path $Out 'test-results')
     $core = if ($TestFilter -eq '*') { Invoke-CoreTests } else { [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0 } }
     $pester = Invoke-PesterTests
@@ -139,13 +197,23 @@ function Invoke-Test {
 }
 
 function Invoke-Demo {
-    Invoke-Build
+    Invoke-BuildIfChanged
     # The demo runs in a child pwsh so that its standard input is this process's.
     Invoke-Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'build/Demo.ps1') -ModulePath $ModuleOut
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 }
 
 function Invoke-Bench {
+    if ($Pinned -or $ServerCpus -or $LoadCpus -or $TableArgs) {
+        # The kit needs no module build: its echo host is compiled from the core's sources.
+        $kit = Join-Path $Out 'bench-kit'
+        Invoke-Native 'publishing the bench kit' { bash (Join-Path $Root 'bench/Publish-Portable.sh') $kit }
+        $results = Join-Path $Out "bench/table-$(Get-Date -Format 'yyyyMMdd-HHmmss')"
+        $extra = @(if ($ServerCpus) { '--server-cpus', $ServerCpus }; if ($LoadCpus) { '--load-cpus', $LoadCpus }
+            if ($TableArgs) { $TableArgs.Trim() -split '\s+' })
+        Invoke-Native 'the pinned table' { bash (Join-Path $kit 'run-table.sh') $results @extra }
+        return
+    }
     Invoke-Build
     & (Join-Path $Root 'bench/Invoke-Benchmark.ps1') -ModulePath $ModuleOut -OutDir (Join-Path $Out 'bench')
 }
@@ -155,6 +223,18 @@ function Invoke-Stress {
     # In a child pwsh: the stress script raises its open-file limit and loads the module itself.
     Invoke-Pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'bench/Stress.ps1') -ModulePath $ModuleOut
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    # The torture test, longer (a failing round prints its PSTCP_TORTURE_SEED to replay it).
+    $env:PSTCP_TORTURE_SECONDS = "$TortureSeconds"
+    try {
+        $failed = 0
+        foreach ($epoll in $null, '0') {
+            if ($epoll) { $env:PSTCP_EPOLL = $epoll }
+            $run = Invoke-XunitRun -Name "torture$epoll" -Filter 'FullyQualifiedName~PSTcp.Tests.TortureTests'
+            $failed += $run.Failed
+        }
+    }
+    finally { Remove-Item Env:PSTCP_TORTURE_SECONDS, Env:PSTCP_EPOLL -ErrorAction SilentlyContinue }
+    if ($failed -gt 0) { exit 1 }
 }
 
 function Invoke-Package {

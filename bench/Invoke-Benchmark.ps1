@@ -289,5 +289,10 @@ if (-not $Scenario -and 'PSTcp' -in $Server -and (Test-Path (Join-Path $ModulePa
     $measureArgs = @{ ModulePath = $ModulePath; OutDir = $OutDir }
     if ($Quick) { $measureArgs.Repeat = 1; $measureArgs.ImportRuns = 3; $measureArgs.Lines = 200000; $measureArgs.AutoFlushLines = 20000 }
     try { & (Join-Path $BenchDir 'Measure-PowerShell.ps1') @measureArgs } catch { Write-Warning "Measure-PowerShell.ps1 failed: $_" }
+    # Issue 22: per-call cost of the conversation cmdlets against Get-Date, in this process.
+    Write-Host ''
+    $callArgs = @{ ModulePath = $ModulePath; OutDir = $OutDir }
+    if ($Quick) { $callArgs.Calls = 2000; $callArgs.Repeat = 1 }
+    try { & (Join-Path $BenchDir 'Measure-CallCost.ps1') @callArgs } catch { Write-Warning "Measure-CallCost.ps1 failed: $_" }
 }
 if (-not $Scenario -and 'PSTcp' -in $Server) { Write-Host ''; try { & (Join-Path $BenchDir 'Measure-Handlers.ps1') -ModulePath $ModulePath -OutDir $OutDir -Repeat $(if ($Quick) { 1 } else { 3 }) } catch { Write-Warning "Measure-Handlers.ps1 failed: $_" } }

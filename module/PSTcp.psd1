@@ -10,6 +10,7 @@
     CompatiblePSEditions = @('Core', 'Desktop')
     FormatsToProcess     = @('PSTcp.format.ps1xml')
     TypesToProcess       = @('PSTcp.types.ps1xml')
+    NestedModules        = @('PSTcp.Hex.psm1')
     CmdletsToExport      = @(
         'Start-TcpEchoServer'
         'Start-TcpServer'
@@ -25,8 +26,13 @@
         'Test-TcpEndpoint'
         'Start-TcpRelay'
         'Enter-TcpSession'
+        'New-TcpReply'
+        'Suspend-TcpServer'
+        'Resume-TcpServer'
+        'Wait-TcpMessage'
+        'Register-TcpShouldOperator'
     )
-    FunctionsToExport    = @()
+    FunctionsToExport    = @('Format-Hex')
     AliasesToExport      = @()
     VariablesToExport    = @()
     PrivateData          = @{

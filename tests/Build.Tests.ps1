@@ -54,3 +54,38 @@ Describe 'Quiet build' {
         (Get-Content $summary -Raw | ConvertFrom-Json).Passed | Should -Be 1
     }
 }
+
+# Issue 22: Demo and Test build only when an input changed since out/PSTcp was built (a stamp
+# of the inputs' paths, lengths and write times in out/build-stamp.txt).
+Describe 'Build skipped when nothing changed' {
+    BeforeAll {
+        $script:Dll = Join-Path $Root 'out/PSTcp/PSTcp.dll'
+        # A run of the Test task that runs no test file: its build step is what is looked at.
+        function Invoke-TestTask { Invoke-Redirected '-File', (Join-Path $Root 'build.ps1'), 'Test', '-TestFilter', 'NoFileIsNamedThis' }
+    }
+
+    It 'Demo and Test use out/PSTcp as it is when no input changed' {
+        $null = Invoke-TestTask   # builds if the tree changed since the last build
+        $before = (Get-Item $Dll).LastWriteTimeUtc
+        $demo = Invoke-Redirected '-File', (Join-Path $Root 'build.ps1'), 'Demo'
+        $demo.ExitCode | Should -Be 0 -Because $demo.Output
+        $demo.Output | Should -Match 'is up to date'
+        $demo.Output | Should -Not -Match 'Built '
+        $test = Invoke-TestTask
+        $test.Output | Should -Match 'is up to date'
+        $test.Output | Should -Match "No Pester file .* matches 'NoFileIsNamedThis.Tests.ps1'"
+        $test.ExitCode | Should -Not -Be 0
+        (Get-Item $Dll).LastWriteTimeUtc | Should -Be $before
+    }
+
+    It 'Test builds again after a source changes' {
+        # A module file, so that msbuild itself has nothing to compile: the stamp alone decides.
+        $source = Get-Item (Join-Path $Root 'module/PSTcp.format.ps1xml')
+        $source.LastWriteTimeUtc = [DateTime]::UtcNow
+        $test = Invoke-TestTask
+        $test.Output | Should -Match 'Built .*out[/\\]PSTcp'
+        $test.Output | Should -Not -Match 'is up to date'
+        # And once built, the next run skips again.
+        (Invoke-TestTask).Output | Should -Match 'is up to date'
+    }
+}

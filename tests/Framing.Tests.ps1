@@ -20,7 +20,7 @@ Describe 'Framing parameters' {
     AfterEach { Clear-PSTcpState }
 
     It 'refuses <Case> with InvalidArgument before binding or connecting' -TestCases @(
-        @{ Case = 'a prefix size of 3'; Parameters = @{ Framing = 'LengthPrefix'; PrefixSize = 3 } }
+        @{ Case = 'a prefix size of 5'; Parameters = @{ Framing = 'LengthPrefix'; PrefixSize = 5 } }
         @{ Case = 'FixedLength without -MessageLength'; Parameters = @{ Framing = 'FixedLength' } }
         @{ Case = '-MessageLength over -MaxMessageLength'; Parameters = @{ Framing = 'FixedLength'; MessageLength = 100; MaxMessageLength = 10 } }
         @{ Case = 'Delimiter framing without -Delimiter'; Parameters = @{ Framing = 'Delimiter' } }

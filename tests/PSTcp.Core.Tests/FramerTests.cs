@@ -8,7 +8,7 @@ using Xunit;
 
 namespace PSTcp.Tests
 {
-    /// <summary>The five framers behind the Framer contract, fed the way a connection feeds them.</summary>
+    /// <summary>The framers behind the Framer contract, fed the way a connection feeds them.</summary>
     public class FramerTests
     {
         private const int Max = 300;
@@ -53,6 +53,7 @@ namespace PSTcp.Tests
                     var buffer = pending.ToArray();
                     var status = framer.TryReadFrame(buffer, out var frame);
                     if (status == FrameStatus.NeedMoreData) break;
+                    Assert.NotEqual(FrameStatus.Invalid, status);
                     if (status == FrameStatus.TooLong)
                     {
                         result.TooLong = true;
@@ -63,7 +64,7 @@ namespace PSTcp.Tests
 
                     Assert.InRange(frame.FrameLength, 1, buffer.Length);
                     Assert.InRange(frame.PayloadOffset + frame.PayloadLength, 0, frame.FrameLength);
-                    result.Payloads.Add(buffer.AsSpan(frame.PayloadOffset, frame.PayloadLength).ToArray());
+                    result.Payloads.Add(PayloadOf(framer, buffer, 0, frame));
                     result.Frames.Add(buffer.AsSpan(0, frame.FrameLength).ToArray());
                     pending.RemoveRange(0, frame.FrameLength);
                 }
@@ -111,9 +112,9 @@ namespace PSTcp.Tests
                         }
 
                         var f = frames[i];
-                        result.Payloads.Add(buffer.AsSpan(f.PayloadOffset, f.PayloadLength).ToArray());
                         // Frames follow each other: each starts where the last ended.
                         int frameStart = at;
+                        result.Payloads.Add(PayloadOf(framer, buffer, frameStart, new Frame(f.PayloadOffset - frameStart, f.PayloadLength, f.FrameLength)));
                         Assert.InRange(f.PayloadOffset, frameStart, frameStart + f.FrameLength);
                         result.Frames.Add(buffer.AsSpan(frameStart, f.FrameLength).ToArray());
                         at += f.FrameLength;
@@ -136,6 +137,14 @@ namespace PSTcp.Tests
 
             result.Left = pending.ToArray();
             return result;
+        }
+
+        /// <summary>The payload of the frame at <paramref name="frameStart"/> (offsets from there), made one piece as the connection does.</summary>
+        private static byte[] PayloadOf(Framer framer, byte[] buffer, int frameStart, Frame frame)
+        {
+            var bytes = buffer.AsSpan(frameStart, frame.FrameLength).ToArray();
+            framer.Compact(bytes, frame);
+            return bytes.AsSpan(frame.PayloadOffset, frame.PayloadLength).ToArray();
         }
 
         private static IEnumerable<int> RandomChunks(Random random, int total)
@@ -171,6 +180,18 @@ namespace PSTcp.Tests
             new object[] { "LengthPrefix 8 LE", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => { o.PrefixSize = 8; o.ByteOrder = ByteOrder.LittleEndian; }) },
             new object[] { "FixedLength 7", FramingKind.FixedLength, (Action<ConnectionOptions>)(o => o.MessageLength = 7) },
             new object[] { "FixedLength 1", FramingKind.FixedLength, (Action<ConnectionOptions>)(o => o.MessageLength = 1) },
+            new object[] { "LengthPrefix 3 LE", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => { o.PrefixSize = 3; o.ByteOrder = ByteOrder.LittleEndian; }) },
+            new object[] { "PostgreSQL", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => { o.PrefixOffset = 1; o.PrefixSize = 4; o.LengthAdjustment = -4; }) },
+            new object[] { "MQTT", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => { o.PrefixOffset = 1; o.PrefixEncoding = PrefixEncoding.Varint; }) },
+            new object[] { "Varint", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => o.PrefixEncoding = PrefixEncoding.Varint) },
+            new object[] { "MySQL", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => { o.PrefixSize = 3; o.ByteOrder = ByteOrder.LittleEndian; o.LengthAdjustment = 1; }) },
+            new object[] { "TLS records", FramingKind.LengthPrefix, (Action<ConnectionOptions>)(o => { o.PrefixOffset = 3; o.PrefixSize = 2; }) },
+            new object[] { "OctetCount", FramingKind.OctetCount, null },
+            new object[] { "Netstring", FramingKind.Netstring, null },
+            new object[] { "Headers", FramingKind.Headers, null },
+            new object[] { "Headers X-Len", FramingKind.Headers, (Action<ConnectionOptions>)(o => o.LengthHeader = "X-Len") },
+            new object[] { "Marker MLLP", FramingKind.Marker, (Action<ConnectionOptions>)(o => { o.StartMarker = new byte[] { 0x0B }; o.EndMarker = new byte[] { 0x1C, 0x0D }; }) },
+            new object[] { "Marker end only", FramingKind.Marker, (Action<ConnectionOptions>)(o => o.EndMarker = Bytes.Latin1("]]>")) },
         };
 
         /// <summary>Random payloads (CR, LF, NUL and 0xFF likely) that the framing can carry and give back unchanged.</summary>
@@ -180,6 +201,12 @@ namespace PSTcp.Tests
             var list = new List<byte[]>();
             while (list.Count < count)
             {
+                if (framing.Kind == FramingKind.Headers)
+                {
+                    list.Add(HeaderMessage(random, framing.LengthHeader));
+                    continue;
+                }
+
                 int length = framing.Kind == FramingKind.FixedLength ? framing.MessageLength : random.Next(0, 40);
                 if (framing.Kind != FramingKind.FixedLength && random.Next(10) == 0) length = random.Next(0, Max + 1);
                 var payload = new byte[length];
@@ -190,9 +217,36 @@ namespace PSTcp.Tests
             return list;
         }
 
+        /// <summary>A random header + body message: a start line, headers (the length one or not), CRLF or LF line ends, a body of any bytes.</summary>
+        private static byte[] HeaderMessage(Random random, string lengthHeader)
+        {
+            string eol = random.Next(4) == 0 ? "\n" : "\r\n";
+            int bodyLength = random.Next(3) == 0 ? 0 : random.Next(0, random.Next(8) == 0 ? 200 : 30);
+            var head = new StringBuilder("INVITE sip:bob@example.com SIP/2.0" + eol);
+            for (int i = random.Next(4); i > 0; i--) head.Append("X-H").Append(i).Append(": ").Append(new string('v', random.Next(20))).Append(eol);
+            if (bodyLength > 0 || random.Next(2) == 0)
+            {
+                string name = random.Next(2) == 0 ? lengthHeader : lengthHeader.ToLowerInvariant();
+                head.Append(name).Append(random.Next(2) == 0 ? ": " : ":\t ").Append(bodyLength).Append(random.Next(2) == 0 ? " " : "").Append(eol);
+            }
+
+            head.Append(eol);
+            var body = new byte[bodyLength];
+            for (int i = 0; i < bodyLength; i++) body[i] = (byte)random.Next(256);
+            return Bytes.Concat(Bytes.Latin1(head.ToString()), body);
+        }
+
         private static bool Carries(MessageFraming framing, byte[] payload)
         {
             if (payload.Length > Max) return false;
+            if (framing.Kind == FramingKind.LengthPrefix && payload.Length < framing.PrefixOffset + Math.Max(0, framing.LengthAdjustment)) return false;
+            if (framing.Kind == FramingKind.Marker)
+            {
+                // The end marker must first occur right after the payload.
+                var whole = payload.Concat(framing.EndMarker.ToArray()).ToArray();
+                return whole.AsSpan().IndexOf(framing.EndMarker.Span) == payload.Length;
+            }
+
             if (framing.Kind == FramingKind.LengthPrefix && framing.PrefixSize == 1 && payload.Length > 255) return false;
             var terminator = framing.Terminator.ToArray();
             if (framing.Kind == FramingKind.Delimiter || framing.Kind == FramingKind.Line)
@@ -396,6 +450,136 @@ namespace PSTcp.Tests
             Assert.Throws<ArgumentException>(() => framing.WriteFrame(new byte[2], new ArrayBufferWriter<byte>()));
             var small = Framing(FramingKind.LengthPrefix, o => o.PrefixSize = 1);
             Assert.Throws<ArgumentException>(() => small.WriteFrame(new byte[256], new ArrayBufferWriter<byte>()));
+        }
+    
+
+        private static byte[] Hex(string hex) => hex.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(h => Convert.ToByte(h, 16)).ToArray();
+
+        [Theory]
+        // PostgreSQL ReadyForQuery: 'Z', a length of 5 that counts itself, 'I'.
+        [InlineData("PostgreSQL", "5A 00 00 00 05 49", "5A 49")]
+        // MQTT CONNACK: header 0x20, remaining length 2 (varint), then 2 bytes.
+        [InlineData("MQTT", "20 02 00 00", "20 00 00")]
+        // MQTT with a two-byte varint: 200 = C8 01.
+        [InlineData("MQTT200", "30 C8 01 {200}", "30 {200}")]
+        // MySQL: 3-byte little-endian length 2, sequence 1, then 2 bytes (the sequence byte stays).
+        [InlineData("MySQL", "02 00 00 01 AA BB", "01 AA BB")]
+        // A TLS alert record: type 0x15, version 03 03, length 2, level and description.
+        [InlineData("TLS records", "15 03 03 00 02 02 28", "15 03 03 02 28")]
+        public void LengthFieldsAsProtocolsLayThemOut(string name, string wire, string data)
+        {
+            var configs = Framings().ToDictionary(f => name == "MQTT200" ? (string)f[0] + "200" : (string)f[0], f => (Action<ConnectionOptions>)f[2]);
+            var framing = Framing(FramingKind.LengthPrefix, configs[name]);
+            byte[] Expand(string text) => Bytes.Concat(text.Split(' ').Select(p => p == "{200}" ? Enumerable.Repeat((byte)0x61, 200).ToArray() : Hex(p)).ToArray());
+            var stream = Expand(wire);
+            var expected = Expand(data);
+            var framed = Run(framing.CreateFramer(), Bytes.Concat(stream, stream), Enumerable.Repeat(1, stream.Length * 2));
+            Assert.Equal(new[] { Bytes.Show(expected), Bytes.Show(expected) }, framed.Payloads.Select(Bytes.Show));
+            Assert.Empty(framed.Left);
+            // Sending is the inverse: the header, the length field, the rest.
+            Assert.Equal(Bytes.Show(stream), Bytes.Show(WriteAll(framing, new[] { expected })));
+        }
+
+        [Theory]
+        [InlineData("OctetCount", "5 hello3 abc", "hello#abc")]
+        [InlineData("Netstring", "5:hello,0:,3:a,c,", "hello##a,c")]
+        [InlineData("Marker MLLP", "\u000bMSH|1\u001c\r\u000b\u001c\r", "MSH|1#")]
+        [InlineData("Headers", "\r\nSIP/2.0 200 OK\r\nContent-Length: 3\r\n\r\nabcNOTIFY x SIP/2.0\n\n", "SIP/2.0 200 OK\r\nContent-Length: 3\r\n\r\nabc#NOTIFY x SIP/2.0\n\n")]
+        public void TextFramingsCutTheStreamAsTheirProtocolsDo(string name, string wire, string payloads)
+        {
+            var config = (Action<ConnectionOptions>)Framings().Single(f => (string)f[0] == name)[2];
+            var kind = (FramingKind)Framings().Single(f => (string)f[0] == name)[1];
+            var framing = Framing(kind, config);
+            var stream = Bytes.Latin1(wire);
+            foreach (var chunks in new[] { new[] { stream.Length }, Enumerable.Repeat(1, stream.Length).ToArray() })
+            {
+                var framed = Run(framing.CreateFramer(), stream, chunks);
+                Assert.Equal(payloads.Split('#'), framed.Payloads.Select(p => Encoding.Latin1.GetString(p)).ToArray());
+                Assert.Empty(framed.Left);
+            }
+        }
+
+        [Theory]
+        [InlineData("OctetCount", "301 ", 3)]
+        [InlineData("Netstring", "301:", 3)]
+        [InlineData("MQTT", "30 AE 02", 3)]
+        [InlineData("PostgreSQL", "44 00 00 01 31", 5)]
+        [InlineData("MySQL", "2C 01 00", 3)]
+        [InlineData("Headers", "HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n", 0)]
+        [InlineData("Marker MLLP", "", 0)]
+        public void DeclaredLengthsOverTheLimitAreRefusedBeforeThePayload(string name, string header, int refusedAt)
+        {
+            // Max is 300: 301 declared (or a header of 300 plus a body of 300) is refused as soon as the length is read.
+            var entry = Framings().Single(f => (string)f[0] == name);
+            var framing = Framing((FramingKind)entry[1], (Action<ConnectionOptions>)entry[2]);
+            byte[] stream;
+            if (name == "Marker MLLP")
+            {
+                stream = Bytes.Concat(new byte[] { 0x0B }, new byte[Max + 5]);
+                refusedAt = Max + 3;
+            }
+            else
+            {
+                stream = name == "Headers" ? Bytes.Latin1(header) : name == "OctetCount" || name == "Netstring" ? Bytes.Latin1(header) : Hex(header);
+                if (refusedAt == 0) refusedAt = stream.Length;
+                stream = Bytes.Concat(stream, new byte[Max + 10]);
+            }
+
+            var framed = Run(framing.CreateFramer(), stream, Enumerable.Repeat(1, stream.Length), final: false);
+            Assert.True(framed.TooLong, name);
+            Assert.InRange(framed.TooLongAt, 1, refusedAt);
+            Assert.Empty(framed.Payloads);
+        }
+
+        [Theory]
+        [InlineData("OctetCount", "x5 hello")]
+        [InlineData("OctetCount", "5:hello")]
+        [InlineData("Netstring", "5:hello;")]
+        [InlineData("Netstring", ":")]
+        [InlineData("Headers", "GET / HTTP/1.1\r\nContent-Length: ten\r\n\r\n")]
+        [InlineData("Marker MLLP", "MSH\u001c\r")]
+        public void MalformedFramesAreInvalidWithAReason(string name, string wire)
+        {
+            var entry = Framings().Single(f => (string)f[0] == name);
+            var framer = Framing((FramingKind)entry[1], (Action<ConnectionOptions>)entry[2]).CreateFramer();
+            Assert.Equal(FrameStatus.Invalid, framer.ReadFrames(Bytes.Latin1(wire), new Frame[4], 4, out int count, out _));
+            Assert.Equal(0, count);
+            Assert.False(string.IsNullOrEmpty(framer.InvalidReason));
+        }
+
+        [Fact]
+        public void ALengthThatAdjustsBelowZeroIsInvalid()
+        {
+            // PostgreSQL's length counts itself: 3 can't be.
+            var framer = Framing(FramingKind.LengthPrefix, o => { o.PrefixOffset = 1; o.LengthAdjustment = -4; }).CreateFramer();
+            Assert.Equal(FrameStatus.Invalid, framer.TryReadFrame(Hex("51 00 00 00 03"), out _));
+            Assert.Contains("-1", framer.InvalidReason);
+        }
+
+        [Fact]
+        public void SendingRefusesWhatTheFramingCantCarry()
+        {
+            var pg = Framing(FramingKind.LengthPrefix, o => { o.PrefixOffset = 1; o.LengthAdjustment = -4; });
+            Assert.Throws<ArgumentException>(() => pg.WriteFrame(Array.Empty<byte>(), new ArrayBufferWriter<byte>()));
+            var mysql = Framing(FramingKind.LengthPrefix, o => { o.PrefixSize = 3; o.LengthAdjustment = 1; });
+            Assert.Throws<ArgumentException>(() => mysql.WriteFrame(Array.Empty<byte>(), new ArrayBufferWriter<byte>()));
+            var headers = Framing(FramingKind.Headers);
+            var e = Assert.Throws<ArgumentException>(() => headers.WriteFrame(Bytes.Latin1("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"), new ArrayBufferWriter<byte>()));
+            Assert.Contains("shorter", e.Message);
+            Assert.Throws<ArgumentException>(() => headers.WriteFrame(Bytes.Latin1("POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nab"), new ArrayBufferWriter<byte>()));
+            Assert.Throws<ArgumentException>(() => headers.WriteFrame(Bytes.Latin1("POST / HTTP/1.1\r\n"), new ArrayBufferWriter<byte>()));
+            var ok = new ArrayBufferWriter<byte>();
+            headers.WriteFrame(Bytes.Latin1("POST / HTTP/1.1\r\ncontent-length:2\r\n\r\nab"), ok);
+            Assert.Equal(39, ok.WrittenCount);
+        }
+
+        [Fact]
+        public void FramingSettingsAreCheckedWithTheParameterNamed()
+        {
+            Assert.Equal("PrefixSize", Assert.Throws<ArgumentException>(() => Framing(FramingKind.LengthPrefix, o => o.PrefixSize = 5)).ParamName);
+            Assert.Equal("EndMarker", Assert.Throws<ArgumentException>(() => Framing(FramingKind.Marker)).ParamName);
+            Assert.Equal("LengthHeader", Assert.Throws<ArgumentException>(() => Framing(FramingKind.Headers, o => o.LengthHeader = "Content Length")).ParamName);
+            Assert.Equal("PrefixOffset", Assert.Throws<ArgumentException>(() => Framing(FramingKind.LengthPrefix, o => o.PrefixOffset = Max + 1)).ParamName);
         }
     }
 }

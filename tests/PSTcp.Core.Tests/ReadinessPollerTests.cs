@@ -63,6 +63,32 @@ namespace PSTcp.Tests
             if (ReadinessPoller.Enabled) Assert.True(error is ObjectDisposedException, $"{what}: {error?.GetType().Name ?? "no error"}");
         }
 
+        [Theory]
+        [InlineData(1, null, 1)]
+        [InlineData(2, null, 2)]
+        [InlineData(8, null, 8)]
+        [InlineData(64, "", 64)]
+        [InlineData(0, null, 1)]
+        [InlineData(2, "6", 6)]
+        [InlineData(16, " 3 ", 3)]
+        [InlineData(4, "0", 4)]
+        [InlineData(4, "-2", 4)]
+        [InlineData(4, "two", 4)]
+        [InlineData(4, "1025", 4)]
+        [InlineData(4, "1.5", 4)]
+        public void PollerCountFollowsTheUsableCoresUnlessOverridden(int usableCores, string setting, int expected)
+        {
+            Assert.Equal(expected, ReadinessPoller.PollerCount(usableCores, setting));
+        }
+
+        [Fact]
+        public void PollersAreSizedByTheUsableCoresAndStartedOnlyWhenUsed()
+        {
+            if (!ReadinessPoller.Enabled) return;
+            Assert.Equal(ReadinessPoller.PollerCount(Environment.ProcessorCount, Environment.GetEnvironmentVariable("PSTCP_POLLERS")), ReadinessPoller.Capacity);
+            Assert.InRange(ReadinessPoller.Started, 1, ReadinessPoller.Capacity);
+        }
+
         [Fact]
         public void LinuxWaitsThroughThePollers()
         {

@@ -22,7 +22,20 @@ namespace PSTcp
 
         public int QueueCapacity { get; set; } = DefaultQueueCapacity;
 
-        public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
+        /// <summary>
+        /// What a full queue does. Unless set: DropOldest, but Wait for a Raw client connection,
+        /// whose byte stream a stream read must get without a gap.
+        /// </summary>
+        public QueueFullMode QueueFullMode
+        {
+            get => _queueFullMode ?? (Framing == FramingKind.Raw && !(this is TcpServerOptions) ? QueueFullMode.Wait : QueueFullMode.DropOldest);
+            set => _queueFullMode = value;
+        }
+
+        private QueueFullMode? _queueFullMode;
+
+        /// <summary>Most bytes of Data the queue holds (beside <see cref="QueueCapacity"/> messages); the same full-mode applies.</summary>
+        public long QueueByteLimit { get; set; } = MessageQueue.DefaultByteLimit;
 
         /// <summary>Client side: speak TLS, validating the server's certificate against <see cref="TlsServerName"/>.</summary>
         public bool UseTls { get; set; }
@@ -53,6 +66,43 @@ namespace PSTcp
 
         /// <summary>FixedLength framing: every message's length in bytes.</summary>
         public int MessageLength { get; set; }
+
+        /// <summary>LengthPrefix framing: bytes before the length field (kept in the message).</summary>
+        public int PrefixOffset { get; set; }
+
+        /// <summary>LengthPrefix framing: added to the length field's value to give the bytes after the field.</summary>
+        public int LengthAdjustment { get; set; }
+
+        /// <summary>LengthPrefix framing: a binary integer of <see cref="PrefixSize"/> bytes, or a varint.</summary>
+        public PrefixEncoding PrefixEncoding { get; set; } = PrefixEncoding.Binary;
+
+        /// <summary>Headers framing: the header naming the body's length.</summary>
+        public string LengthHeader { get; set; } = "Content-Length";
+
+        /// <summary>Marker framing: the bytes each message starts with (none when empty).</summary>
+        public byte[] StartMarker { get; set; }
+
+        /// <summary>Marker framing: the bytes each message ends with.</summary>
+        public byte[] EndMarker { get; set; }
+
+        /// <summary>Copies the framing settings (framing, limit, encoding and each framing's parameters) to <paramref name="other"/>.</summary>
+        public void CopyFramingTo(ConnectionOptions other)
+        {
+            other.Encoding = Encoding;
+            other.MaxLineLength = MaxLineLength;
+            other.Framing = Framing;
+            other.Delimiter = Delimiter;
+            other.DelimiterText = DelimiterText;
+            other.PrefixSize = PrefixSize;
+            other.ByteOrder = ByteOrder;
+            other.MessageLength = MessageLength;
+            other.PrefixOffset = PrefixOffset;
+            other.LengthAdjustment = LengthAdjustment;
+            other.PrefixEncoding = PrefixEncoding;
+            other.LengthHeader = LengthHeader;
+            other.StartMarker = StartMarker;
+            other.EndMarker = EndMarker;
+        }
 
         /// <summary>Client side: send a PROXY protocol header of this version first (None: don't).</summary>
         public ProxyProtocolVersion SendProxyProtocol { get; set; } = ProxyProtocolVersion.None;
@@ -98,6 +148,7 @@ namespace PSTcp
         {
             if (MaxLineLength < 1) throw new ArgumentOutOfRangeException(nameof(MaxLineLength), "MaxLineLength must be at least 1.");
             if (QueueCapacity < 1) throw new ArgumentOutOfRangeException(nameof(QueueCapacity), "QueueCapacity must be at least 1.");
+            if (QueueByteLimit < 1) throw new ArgumentOutOfRangeException(nameof(QueueByteLimit), "QueueByteLimit must be at least 1.");
             if (IdleTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IdleTimeout), "IdleTimeout can't be negative.");
             if (Encoding == null) throw new ArgumentNullException(nameof(Encoding));
             if (LocalPort < 0 || LocalPort > 65535) throw new ArgumentOutOfRangeException(nameof(LocalPort), "LocalPort must be 0 to 65535.");

@@ -1,7 +1,24 @@
 namespace PSTcp
 {
     /// <summary>Lifecycle of a <see cref="TcpServer"/>.</summary>
-    public enum ServerState { Running, Stopping, Stopped, Failed }
+    public enum ServerState
+    {
+        Running,
+        Stopping,
+        Stopped,
+        Failed,
+        /// <summary>Suspend-TcpServer: the port stays the server's, new connections are refused; open ones go on.</summary>
+        Suspended,
+    }
+
+    /// <summary>What a suspended server does with new connection attempts.</summary>
+    public enum SuspendMode
+    {
+        /// <summary>Accepts and resets at once: the client's connect is cut (ECONNRESET).</summary>
+        Refuse,
+        /// <summary>Stops accepting and shrinks the backlog: once it is full, connects time out.</summary>
+        Timeout,
+    }
 
     /// <summary>Lifecycle of a <see cref="TcpConnection"/>.</summary>
     public enum ConnectionState

@@ -49,7 +49,7 @@ namespace PSTcp
                     await SendProxyHeaderAsync(socket, options.SendProxyProtocol, proxySource, proxyDestination, timeoutCts.Token).ConfigureAwait(false);
                     var transport = await StartTransportAsync(socket, host, options, timeoutCts.Token, cancellationToken).ConfigureAwait(false);
                     // A queue of its own ends with the connection; a shared one (a relay's) lives on.
-                    var connection = new TcpConnection(transport, options, queue ?? new MessageQueue(options.QueueCapacity, options.QueueFullMode),
+                    var connection = new TcpConnection(transport, options, queue ?? new MessageQueue(options.QueueCapacity, options.QueueFullMode, options.QueueByteLimit),
                         handler, server: null, ownsQueue: queue == null, queueMessages: queueMessages)
                     {
                         Direction = direction,

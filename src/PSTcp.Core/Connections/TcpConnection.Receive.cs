@@ -51,6 +51,7 @@ namespace PSTcp
         private bool _inHandler;
         private bool _awaitingProxyHeader;
         private bool _closeRequested;
+        private bool _resetRequested;
 
         /// <summary>Bytes of receive buffer this connection holds now (0 while idle).</summary>
         internal int ReceiveBufferSize => _buffer.Capacity;
@@ -207,10 +208,10 @@ namespace PSTcp
                 await DispatchAsync(array, batchStart, batchLength, count, mayKeepArray: true, token).ConfigureAwait(false);
             }
 
-            if (status == FrameStatus.TooLong)
+            if (status == FrameStatus.TooLong || status == FrameStatus.Invalid)
             {
                 Fail(new TcpException(TcpErrorKind.LineTooLong,
-                    $"Connection {Id} from {RemoteEndPoint} sent a message longer than {Framing.MaxMessageLength:N0} bytes; the connection was closed."));
+                    $"Connection {Id} from {RemoteEndPoint} sent {MessageFraming.Describe(status, _framer, Framing.MaxMessageLength)}; the connection was closed."));
                 return false;
             }
 
@@ -278,10 +279,10 @@ namespace PSTcp
             {
                 int start = _buffer.Start;
                 var status = _framer.TryReadFinal(_buffer.Unconsumed, out var frame);
-                if (status == FrameStatus.TooLong)
+                if (status == FrameStatus.TooLong || status == FrameStatus.Invalid)
                 {
                     Fail(new TcpException(TcpErrorKind.LineTooLong,
-                        $"Connection {Id} from {RemoteEndPoint} sent a final message longer than {Framing.MaxMessageLength:N0} bytes."));
+                        $"Connection {Id} from {RemoteEndPoint} sent {MessageFraming.Describe(status, _framer, Framing.MaxMessageLength)} at its end."));
                     return;
                 }
 
@@ -318,6 +319,16 @@ namespace PSTcp
             long now = _queueMessages || _handlerNeedsMessages ? DateTime.UtcNow.Ticks : 0;
 
             bool queued = false;
+            byte[] compacted = null;
+            if (_framer.KeptHeaderLength > 0 && (_queueMessages || _handlerNeedsMessages))
+            {
+                // Messages keep the bytes before their length field but not the field: made
+                // one piece in a copy (the handler's echo and a relay's forwarding use the bytes as read).
+                compacted = ArrayPool<byte>.Shared.Rent(length);
+                Buffer.BlockCopy(array, offset, compacted, 0, length);
+                _framer.CompactBatch(new Span<byte>(compacted, 0, length), _frames, count);
+            }
+
             try
             {
                 if (_handler != null)
@@ -327,7 +338,9 @@ namespace PSTcp
                         var list = _handlerMessages ?? (_handlerMessages = new List<TcpMessage>());
                         for (int i = 0; i < count; i++)
                         {
-                            list.Add(new TcpMessage(array, offset + _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now));
+                            list.Add(compacted != null
+                                ? new TcpMessage(compacted, _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now)
+                                : new TcpMessage(array, offset + _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now));
                         }
                     }
 
@@ -347,7 +360,19 @@ namespace PSTcp
                 if (_queueMessages)
                 {
                     queued = true;
-                    var block = TakeBlock(array, ref offset, length, count, now, mayKeepArray);
+                    MessageBlock block;
+                    if (compacted != null)
+                    {
+                        // The queue owns the compacted copy from here on.
+                        block = new MessageBlock(compacted, pooled: true, this, now, count);
+                        compacted = null;
+                        offset = 0;
+                    }
+                    else
+                    {
+                        block = TakeBlock(array, ref offset, length, count, now, mayKeepArray);
+                    }
+
                     await Queue.EnqueueAsync(block, _frames, offset, count, firstSequence, token).ConfigureAwait(false);
                 }
             }
@@ -357,6 +382,10 @@ namespace PSTcp
                 // not queued is counted as dropped, so received = queued + dropped holds.
                 Queue.CountDropped(this, count);
                 throw;
+            }
+            finally
+            {
+                if (compacted != null) ArrayPool<byte>.Shared.Return(compacted);
             }
         }
 
@@ -384,6 +413,13 @@ namespace PSTcp
         /// <summary>The handler asked to close: FIN after what it sent, then read until the peer closes (or 5 s), discarding.</summary>
         private async Task CloseAfterHandlerAsync()
         {
+            if (Volatile.Read(ref _resetRequested))
+            {
+                // Reset() from inside the handler: the batch was queued, now the RST.
+                Abort(reset: true);
+                return;
+            }
+
             try
             {
                 MarkClosing();

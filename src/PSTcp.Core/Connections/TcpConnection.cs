@@ -108,6 +108,9 @@ namespace PSTcp
 
         public long MessagesDropped => Interlocked.Read(ref _dropped);
 
+        /// <summary>Bytes of Data queued in the queue this connection feeds (its own; an accepted one's is its server's).</summary>
+        public long QueueBytes => Queue?.Bytes ?? 0;
+
         /// <summary>The server that accepted this connection; null for a client connection.</summary>
         public TcpServer Server { get; }
 
@@ -269,6 +272,23 @@ namespace PSTcp
             try { _abort.Cancel(); } catch (ObjectDisposedException) { }
             if (reset) _transport.Reset();
             _transport.Dispose();
+        }
+
+        /// <summary>
+        /// Resets the connection (RST, unsent data discarded). Called while this connection's own
+        /// handler runs, it asks for the reset and returns at once: the messages the handler was
+        /// given are queued first, then the connection is reset instead of closed.
+        /// </summary>
+        public void Reset()
+        {
+            if (Volatile.Read(ref _inHandler))
+            {
+                Volatile.Write(ref _resetRequested, true);
+                Volatile.Write(ref _closeRequested, true);
+                return;
+            }
+
+            Abort(reset: true);
         }
 
         /// <summary>

@@ -23,6 +23,8 @@ namespace PSTcp
         HandlerFailed,
         ProxyFailed,
         ProxyAuthenticationFailed,
+        /// <summary>A stream read met a gap: the source's queue dropped messages of that stream.</summary>
+        BytesDropped,
     }
 
     /// <summary>A failure of the core with a stable <see cref="Kind"/>.</summary>

@@ -15,6 +15,23 @@ namespace PSTcp.Framing
         FixedLength,
         /// <summary>Whatever one read delivered is one message.</summary>
         Raw,
+        /// <summary>RFC 6587 octet counting: an ASCII decimal length, a space, then that many bytes.</summary>
+        OctetCount,
+        /// <summary>Netstrings: an ASCII decimal length, a colon, that many bytes, a comma.</summary>
+        Netstring,
+        /// <summary>A header block ended by an empty line, then a body of the length a header (Content-Length) names; the message is all of it.</summary>
+        Headers,
+        /// <summary>A start marker (optional), the message, an end marker: HL7 MLLP's 0x0B … 0x1C 0x0D.</summary>
+        Marker,
+    }
+
+    /// <summary>How a length field is written.</summary>
+    public enum PrefixEncoding
+    {
+        /// <summary>An unsigned integer of -PrefixSize bytes in -ByteOrder.</summary>
+        Binary,
+        /// <summary>Base-128, least significant group first, high bit set on all but the last byte (MQTT, protobuf).</summary>
+        Varint,
     }
 
     /// <summary>Byte order of a length prefix.</summary>
@@ -29,6 +46,8 @@ namespace PSTcp.Framing
         NeedMoreData,
         /// <summary>The frame (or its declared length) is over the limit: close the connection.</summary>
         TooLong,
+        /// <summary>The bytes can't be a frame of this framing (a length that isn't a number, a missing trailer): close the connection; <see cref="Framer.InvalidReason"/> says why.</summary>
+        Invalid,
     }
 
     /// <summary>Where a frame's payload lies in the buffer given to the framer.</summary>
@@ -115,5 +134,45 @@ namespace PSTcp.Framing
 
         /// <summary>Forgets any search state: the caller is starting from an empty buffer.</summary>
         public virtual void Reset() { }
+
+        /// <summary>Why the last <see cref="FrameStatus.Invalid"/> was returned.</summary>
+        public string InvalidReason { get; protected set; }
+
+        /// <summary>
+        /// Bytes at the front of every frame that belong to its payload though a length field
+        /// follows them (LengthPrefix with -PrefixOffset). Such a frame's <see cref="Frame.PayloadOffset"/>
+        /// is where the payload starts once <see cref="Compact"/> has moved those bytes up to the
+        /// rest, over the length field; 0 for framings whose payload lies in one piece.
+        /// </summary>
+        public virtual int KeptHeaderLength => 0;
+
+        /// <summary>
+        /// Makes the payload of the frame at the front of <paramref name="frameBytes"/> one piece
+        /// (see <see cref="KeptHeaderLength"/>): moves the kept header up to the payload, over the
+        /// length field. <paramref name="frame"/>'s offsets count from the frame's start.
+        /// </summary>
+        public void Compact(Span<byte> frameBytes, in Frame frame)
+        {
+            int kept = KeptHeaderLength;
+            int gap = frame.PayloadOffset;
+            if (kept == 0 || gap == 0) return;
+            frameBytes.Slice(0, kept).CopyTo(frameBytes.Slice(gap, kept));
+        }
+
+        /// <summary>
+        /// Compacts <paramref name="count"/> frames that follow each other from the start of
+        /// <paramref name="batch"/> (their offsets count from its start): see <see cref="Compact"/>.
+        /// </summary>
+        public void CompactBatch(Span<byte> batch, ReadOnlySpan<Frame> frames, int count)
+        {
+            if (KeptHeaderLength == 0) return;
+            int start = 0;
+            for (int i = 0; i < count; i++)
+            {
+                var f = frames[i];
+                Compact(batch.Slice(start, f.FrameLength), new Frame(f.PayloadOffset - start, f.PayloadLength, f.FrameLength));
+                start += f.FrameLength;
+            }
+        }
     }
 }

@@ -40,6 +40,40 @@ namespace PSTcp.Framing
 
         public int MessageLength { get; }
 
+        /// <summary>LengthPrefix: bytes before the length field, kept in the message.</summary>
+        public int PrefixOffset { get; private set; }
+
+        /// <summary>LengthPrefix: added to the field's value to give the bytes after it.</summary>
+        public int LengthAdjustment { get; private set; }
+
+        /// <summary>LengthPrefix: binary or varint.</summary>
+        public PrefixEncoding PrefixEncoding { get; private set; }
+
+        /// <summary>Headers: the header naming the body's length.</summary>
+        public string LengthHeader { get; private set; }
+
+        /// <summary>Marker: the start marker (maybe empty).</summary>
+        public ReadOnlyMemory<byte> StartMarker { get; private set; }
+
+        /// <summary>Marker: the end marker.</summary>
+        public ReadOnlyMemory<byte> EndMarker { get; private set; }
+
+        /// <summary>The most bytes framing adds to a message (prefix, terminator, markers), the line terminator excluded.</summary>
+        internal int MaxOverhead
+        {
+            get
+            {
+                switch (Kind)
+                {
+                    case FramingKind.LengthPrefix: return PrefixEncoding == PrefixEncoding.Varint ? LengthPrefixFramer.MaxVarintSize : PrefixSize;
+                    case FramingKind.OctetCount:
+                    case FramingKind.Netstring: return 12;
+                    case FramingKind.Marker: return StartMarker.Length + EndMarker.Length;
+                    default: return _terminator?.Length ?? 0;
+                }
+            }
+        }
+
         /// <summary>Line: LF as encoded; Delimiter: the delimiter; otherwise null.</summary>
         public ReadOnlyMemory<byte> Terminator => _terminator;
 
@@ -83,12 +117,49 @@ namespace PSTcp.Framing
                 }
 
                 case FramingKind.LengthPrefix:
-                    if (options.PrefixSize != 1 && options.PrefixSize != 2 && options.PrefixSize != 4 && options.PrefixSize != 8)
+                {
+                    bool varint = options.PrefixEncoding == PrefixEncoding.Varint;
+                    if (!varint && !LengthPrefixFramer.IsValidSize(options.PrefixSize))
                     {
-                        throw new ArgumentException($"The prefix size must be 1, 2, 4 or 8 bytes, not {options.PrefixSize}.", "PrefixSize");
+                        throw new ArgumentException($"The prefix size must be 1, 2, 3, 4 or 8 bytes, not {options.PrefixSize}.", "PrefixSize");
                     }
 
-                    return new MessageFraming(FramingKind.LengthPrefix, encoding, max, null, null, 1, options.PrefixSize, options.ByteOrder, 0);
+                    if (options.PrefixOffset < 0 || options.PrefixOffset > max)
+                    {
+                        throw new ArgumentException($"-PrefixOffset must be from 0 to -MaxMessageLength ({max}), not {options.PrefixOffset}.", "PrefixOffset");
+                    }
+
+                    return new MessageFraming(FramingKind.LengthPrefix, encoding, max, null, null, 1, varint ? 0 : options.PrefixSize, options.ByteOrder, 0)
+                    {
+                        PrefixOffset = options.PrefixOffset,
+                        LengthAdjustment = options.LengthAdjustment,
+                        PrefixEncoding = options.PrefixEncoding,
+                    };
+                }
+
+                case FramingKind.OctetCount:
+                case FramingKind.Netstring:
+                    return new MessageFraming(options.Framing, encoding, max, null, null, 1, 0, default, 0);
+
+                case FramingKind.Headers:
+                    if (string.IsNullOrWhiteSpace(options.LengthHeader) || options.LengthHeader.Trim().IndexOfAny(new[] { ':', ' ', '\t', '\r', '\n' }) >= 0)
+                    {
+                        throw new ArgumentException($"-LengthHeader must be a header name, not '{options.LengthHeader}'.", "LengthHeader");
+                    }
+
+                    return new MessageFraming(FramingKind.Headers, encoding, max, null, null, 1, 0, default, 0) { LengthHeader = options.LengthHeader.Trim() };
+
+                case FramingKind.Marker:
+                    if (options.EndMarker == null || options.EndMarker.Length == 0)
+                    {
+                        throw new ArgumentException("Marker framing needs a non-empty -EndMarker.", "EndMarker");
+                    }
+
+                    return new MessageFraming(FramingKind.Marker, encoding, max, null, null, 1, 0, default, 0)
+                    {
+                        StartMarker = (byte[])(options.StartMarker ?? Array.Empty<byte>()).Clone(),
+                        EndMarker = (byte[])options.EndMarker.Clone(),
+                    };
 
                 case FramingKind.FixedLength:
                     if (options.MessageLength < 1)
@@ -118,8 +189,12 @@ namespace PSTcp.Framing
             {
                 case FramingKind.Line: return new LineFramer(_terminator, _carriageReturn, MaxMessageLength);
                 case FramingKind.Delimiter: return new DelimiterFramer(_terminator, _alignment, MaxMessageLength);
-                case FramingKind.LengthPrefix: return new LengthPrefixFramer(PrefixSize, ByteOrder, MaxMessageLength);
+                case FramingKind.LengthPrefix: return new LengthPrefixFramer(PrefixSize, ByteOrder, MaxMessageLength, PrefixOffset, LengthAdjustment, PrefixEncoding);
                 case FramingKind.FixedLength: return new FixedLengthFramer(MessageLength, MaxMessageLength);
+                case FramingKind.OctetCount: return new DecimalLengthFramer(netstring: false, MaxMessageLength);
+                case FramingKind.Netstring: return new DecimalLengthFramer(netstring: true, MaxMessageLength);
+                case FramingKind.Headers: return new HeadersFramer(LengthHeader, MaxMessageLength);
+                case FramingKind.Marker: return new MarkerFramer(StartMarker.ToArray(), EndMarker.ToArray(), MaxMessageLength);
                 default: return new RawFramer(MaxMessageLength);
             }
         }
@@ -143,19 +218,42 @@ namespace PSTcp.Framing
                     Write(output, _terminator);
                     break;
                 case FramingKind.LengthPrefix:
+                    WriteLengthPrefixed(payload, output);
+                    break;
+                case FramingKind.OctetCount:
+                case FramingKind.Netstring:
                 {
-                    if (PrefixSize < 8 && (ulong)payload.Length >= 1UL << (8 * PrefixSize))
+                    Write(output, Encoding.ASCII.GetBytes(payload.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                    Write(output, Kind == FramingKind.Netstring ? Colon : Space);
+                    Write(output, payload);
+                    if (Kind == FramingKind.Netstring) Write(output, Comma);
+                    break;
+                }
+
+                case FramingKind.Headers:
+                {
+                    // The message is whole already: check it is exactly one (a wrong Content-Length
+                    // would desynchronize the peer), then send it as is.
+                    var framer = CreateFramer();
+                    var status = framer.TryReadFrame(payload, out var frame);
+                    if (status != FrameStatus.Frame || frame.FrameLength != payload.Length || frame.PayloadOffset != 0)
                     {
-                        throw new ArgumentException($"A message of {payload.Length} bytes doesn't fit a {PrefixSize}-byte length prefix.");
+                        string why = status == FrameStatus.Invalid ? framer.InvalidReason
+                            : status == FrameStatus.TooLong ? $"it is longer than -MaxMessageLength ({MaxMessageLength:N0})"
+                            : status == FrameStatus.NeedMoreData ? $"its header block doesn't end with an empty line, or its body is shorter than its {LengthHeader} header says"
+                            : $"its body is longer than its {LengthHeader} header says";
+                        throw new ArgumentException($"A message of {payload.Length} bytes can't be sent with Headers framing: {why}.");
                     }
 
-                    var prefix = output.GetSpan(PrefixSize).Slice(0, PrefixSize);
-                    LengthPrefixFramer.WriteLength(prefix, (ulong)payload.Length, ByteOrder == ByteOrder.BigEndian);
-                    output.Advance(PrefixSize);
                     Write(output, payload);
                     break;
                 }
 
+                case FramingKind.Marker:
+                    Write(output, StartMarker.Span);
+                    Write(output, payload);
+                    Write(output, EndMarker.Span);
+                    break;
                 case FramingKind.FixedLength:
                     if (payload.Length != MessageLength)
                     {
@@ -168,6 +266,45 @@ namespace PSTcp.Framing
                     Write(output, payload);
                     break;
             }
+        }
+
+        private static readonly byte[] Colon = { (byte)':' };
+        private static readonly byte[] Space = { (byte)' ' };
+        private static readonly byte[] Comma = { (byte)',' };
+
+        /// <summary>LengthPrefix: the message's first PrefixOffset bytes, the length field, the rest.</summary>
+        private void WriteLengthPrefixed(ReadOnlySpan<byte> payload, IBufferWriter<byte> output)
+        {
+            if (payload.Length < PrefixOffset)
+            {
+                throw new ArgumentException($"A message of {payload.Length} bytes is shorter than -PrefixOffset ({PrefixOffset}): it has no room for the header before the length field.");
+            }
+
+            long value = (long)(payload.Length - PrefixOffset) - LengthAdjustment;
+            if (value < 0)
+            {
+                throw new ArgumentException($"A message of {payload.Length} bytes can't be sent with -LengthAdjustment {LengthAdjustment}: its length field would be {value}.");
+            }
+
+            Write(output, payload.Slice(0, PrefixOffset));
+            if (PrefixEncoding == PrefixEncoding.Varint)
+            {
+                var field = output.GetSpan(LengthPrefixFramer.MaxVarintSize);
+                output.Advance(LengthPrefixFramer.WriteVarint(field, (ulong)value));
+            }
+            else
+            {
+                if (PrefixSize < 8 && (ulong)value >= 1UL << (8 * PrefixSize))
+                {
+                    throw new ArgumentException($"A message of {payload.Length} bytes doesn't fit a {PrefixSize}-byte length prefix.");
+                }
+
+                var prefix = output.GetSpan(PrefixSize).Slice(0, PrefixSize);
+                LengthPrefixFramer.WriteLength(prefix, (ulong)value, ByteOrder == ByteOrder.BigEndian);
+                output.Advance(PrefixSize);
+            }
+
+            Write(output, payload.Slice(PrefixOffset));
         }
 
         private static void Write(IBufferWriter<byte> output, ReadOnlySpan<byte> bytes)
@@ -204,5 +341,9 @@ namespace PSTcp.Framing
         }
 
         public override string ToString() => Kind.ToString();
+
+        /// <summary>Why a frame was refused, for the LineTooLong error that closes the connection.</summary>
+        internal static string Describe(FrameStatus status, Framer framer, int max) =>
+            status == FrameStatus.Invalid ? $"a malformed frame ({framer.InvalidReason})" : $"a message longer than {max:N0} bytes";
     }
 }

@@ -190,7 +190,9 @@ namespace PSTcp
                 if (octets.Length != 4) return false;
                 foreach (var octet in octets)
                 {
-                    if (octet.Length < 1 || octet.Length > 3 || !AllDigits(octet) || int.Parse(octet, CultureInfo.InvariantCulture) > 255) return false;
+                    // No leading zero: 012 would be octal 10 to some parsers, 12 to others (CVE-2021-29923).
+                    if (octet.Length < 1 || octet.Length > 3 || !AllDigits(octet) || (octet.Length > 1 && octet[0] == '0')
+                        || int.Parse(octet, CultureInfo.InvariantCulture) > 255) return false;
                 }
             }
             else
@@ -199,6 +201,8 @@ namespace PSTcp
                 {
                     if (!(Uri.IsHexDigit(c) || c == ':' || c == '.')) return false;
                 }
+
+                if (!AddressRange.IsCanonical(text)) return false;
             }
 
             return IPAddress.TryParse(text, out address) && address.AddressFamily == family;

@@ -16,12 +16,17 @@ namespace PSTcp
     /// batch's bytes are one <see cref="MessageBlock"/>, usually a pooled array, which goes back
     /// to the pool when its last message is taken or dropped: a busy queue that evicts
     /// allocates nothing, and the garbage collector has no blocks to promote. Capacity counts
-    /// messages; each message goes to exactly one consumer; a connection's messages stay in
+    /// messages, <see cref="ByteLimit"/> the bytes of their Data (whichever is reached first
+    /// makes the queue full; one message is always let into an empty queue, however large, so a
+    /// Wait-mode producer never waits for room that can't come); each message goes to exactly one consumer; a connection's messages stay in
     /// order; drops are counted exactly, and reported once (<see cref="TakeUnreportedDrops"/>).
     /// </remarks>
     public sealed class MessageQueue
     {
         private const int InitialRingSize = 16;
+
+        /// <summary>The default <see cref="ByteLimit"/>: 64 MiB of queued Data.</summary>
+        public const long DefaultByteLimit = 64L * 1024 * 1024;
 
         private readonly object _lock = new object();
         // The messages (no references: the collector has nothing to scan, a write no barrier),
@@ -35,6 +40,8 @@ namespace PSTcp
         private bool _completed;
         private long _dropped;
         private long _reportedDrops;
+        // Bytes of the queued messages' Data: written under the lock, read without it.
+        private long _bytes;
 
         // Consumers waiting for messages, producers (Wait mode) waiting for room: one shared
         // signal each, replaced once set, so a wait allocates only when it really waits.
@@ -42,13 +49,26 @@ namespace PSTcp
         private TaskCompletionSource<bool> _writable;
 
         public MessageQueue(int capacity, QueueFullMode fullMode)
+            : this(capacity, fullMode, DefaultByteLimit)
+        {
+        }
+
+        public MessageQueue(int capacity, QueueFullMode fullMode, long byteLimit)
         {
             if (capacity < 1) throw new ArgumentOutOfRangeException(nameof(capacity));
+            if (byteLimit < 1) throw new ArgumentOutOfRangeException(nameof(byteLimit));
             Capacity = capacity;
             FullMode = fullMode;
+            ByteLimit = byteLimit;
         }
 
         public int Capacity { get; }
+
+        /// <summary>The most bytes of Data the queued messages may hold (a single larger message still fits an empty queue).</summary>
+        public long ByteLimit { get; }
+
+        /// <summary>Bytes of the queued messages' Data.</summary>
+        public long Bytes => Interlocked.Read(ref _bytes);
 
         public QueueFullMode FullMode { get; }
 
@@ -83,9 +103,11 @@ namespace PSTcp
                 entry = _ring[_head];
                 if (++_head == _ring.Length) _head = 0;
                 _count--;
+                Interlocked.Add(ref _bytes, -entry.Length);
                 block = TakeFromFirstRun(1);
-                if (_writable != null && _count < Capacity)
+                if (_writable != null)
                 {
+                    // Room grew (in messages and bytes): a waiting producer looks again.
                     writable = _writable;
                     _writable = null;
                 }
@@ -151,7 +173,7 @@ namespace PSTcp
                     Task<bool> signal;
                     lock (_lock)
                     {
-                        if (_completed || _count < Capacity)
+                        if (_completed || Fits(batch.Frames[taken].PayloadLength))
                         {
                             signal = null;
                         }
@@ -203,6 +225,10 @@ namespace PSTcp
             int handled;
             var evicted = default(Evictions);
             var block = batch.Block;
+            var frames = batch.Frames;
+            // The batch's bytes, summed before the lock is taken.
+            long batchBytes = 0;
+            for (int i = from; i < count; i++) batchBytes += frames[i].PayloadLength;
             lock (_lock)
             {
                 int room = Capacity - _count;
@@ -211,28 +237,68 @@ namespace PSTcp
                     handled = count - from;
                     evicted.Add(this, block, handled);
                 }
-                else if (room >= count - from || FullMode == QueueFullMode.Wait)
+                else if (room >= count - from && (_bytes + batchBytes <= ByteLimit || (_count == 0 && count - from == 1)))
                 {
-                    handled = Math.Min(room, count - from);
-                    Append(batch, from, handled);
+                    // The whole batch fits: the common case, no per-message check.
+                    handled = count - from;
+                    Append(batch, from, handled, batchBytes);
+                }
+                else if (FullMode == QueueFullMode.Wait)
+                {
+                    handled = FittingPrefix(frames, from, Math.Min(room, count - from), out long bytes);
+                    Append(batch, from, handled, bytes);
                 }
                 else if (FullMode == QueueFullMode.DropNewest)
                 {
-                    // What fits is queued, the rest of the batch dropped.
+                    // Each message that fits is queued, each that doesn't dropped, in order (a
+                    // short one after a dropped long one may still fit the byte limit).
                     handled = count - from;
-                    Append(batch, from, room);
-                    evicted.Add(this, block, handled - room);
+                    int i = from;
+                    while (i < count)
+                    {
+                        int start = i;
+                        long bytes = 0;
+                        while (i < count && _count + (i - start) < Capacity
+                            && (_bytes + bytes + frames[i].PayloadLength <= ByteLimit || (_count == 0 && i == start)))
+                        {
+                            bytes += frames[i].PayloadLength;
+                            i++;
+                        }
+
+                        Append(batch, start, i - start, bytes);
+                        int skipped = i;
+                        while (i < count && !Fits(frames[i].PayloadLength)) i++;
+                        evicted.Add(this, block, i - skipped);
+                    }
                 }
                 else
                 {
                     // DropOldest: the oldest queued messages make room; a batch larger than the
-                    // whole queue drops its own first messages too.
+                    // whole queue (in messages or bytes) drops its own first messages too.
                     handled = count - from;
-                    int keep = Math.Min(handled, Capacity);
-                    int evict = Math.Min(_count, keep - room);
-                    _head += evict;
-                    if (_head >= _ring.Length) _head -= _ring.Length;
+                    int keep = 0;
+                    long keepBytes = 0;
+                    for (int i = count - 1; i >= from && keep < Capacity; i--)
+                    {
+                        long next = keepBytes + frames[i].PayloadLength;
+                        if (next > ByteLimit && keep > 0) break;
+                        keepBytes = next;
+                        keep++;
+                    }
+
+                    int evict = 0;
+                    long evictBytes = 0;
+                    int at = _head;
+                    while (evict < _count && (_count - evict + keep > Capacity || _bytes - evictBytes + keepBytes > ByteLimit))
+                    {
+                        evictBytes += _ring[at].Length;
+                        evict++;
+                        if (++at == _ring.Length) at = 0;
+                    }
+
+                    _head = at;
                     _count -= evict;
+                    Interlocked.Add(ref _bytes, -evictBytes);
                     while (evict > 0)
                     {
                         // A run at a time: eviction costs per block, not per message.
@@ -242,7 +308,7 @@ namespace PSTcp
                     }
 
                     if (handled > keep) evicted.Add(this, block, handled - keep);
-                    Append(batch, from + handled - keep, keep);
+                    Append(batch, from + handled - keep, keep, keepBytes);
                 }
 
                 if (_readable != null && _count > 0)
@@ -257,10 +323,30 @@ namespace PSTcp
             return handled;
         }
 
+        // Under the lock: whether one more message of this length fits (an empty queue takes any one).
+        private bool Fits(int length) => _count == 0 || (_count < Capacity && _bytes + length <= ByteLimit);
+
+        // Under the lock: how many of frames[from..from+max) fit the byte limit, in order (at least one into an empty queue).
+        private int FittingPrefix(Framing.Frame[] frames, int from, int max, out long bytes)
+        {
+            bytes = 0;
+            int n = 0;
+            while (n < max)
+            {
+                long next = bytes + frames[from + n].PayloadLength;
+                if (_bytes + next > ByteLimit && !(_count == 0 && n == 0)) break;
+                bytes = next;
+                n++;
+            }
+
+            return n;
+        }
+
         // Under the lock: batch[from..from+n) into the ring's tail (there is room).
-        private void Append(in Batch batch, int from, int n)
+        private void Append(in Batch batch, int from, int n, long bytes)
         {
             if (n == 0) return;
+            Interlocked.Add(ref _bytes, bytes);
             if (_ring.Length < _count + n) GrowRing(_count + n);
             int tail = _head + _count;
             if (tail >= _ring.Length) tail -= _ring.Length;

@@ -9,7 +9,7 @@ namespace PSTcp
     /// bytes, sequence and time) and takes the rest from its connection. It is made when a
     /// consumer takes it from the queue, not when it is read.
     /// </remarks>
-    public sealed class TcpMessage
+    public sealed partial class TcpMessage
     {
         private readonly long _utcTicks;
         private readonly byte[] _data;

@@ -43,7 +43,7 @@ namespace PSTcp
             Name = string.IsNullOrEmpty(options.Name) ? "Server" + Id : options.Name;
             LocalEndPoint = listener.LocalEndPoint;
             StartTime = DateTimeOffset.Now;
-            Queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode);
+            Queue = new MessageQueue(options.QueueCapacity, options.QueueFullMode, options.QueueByteLimit);
             Framing = PSTcp.Framing.MessageFraming.FromOptions(options);
             if (options.IdleTimeout > TimeSpan.Zero)
             {
@@ -86,6 +86,9 @@ namespace PSTcp
         public long MessagesDropped => Queue.DroppedCount;
 
         public int QueueLength => Queue.Count;
+
+        /// <summary>Bytes of the queued messages' Data (bounded by -QueueByteLimit).</summary>
+        public long QueueBytes => Queue.Bytes;
 
         /// <summary>Connection failures recorded so far (line too long, reset, …).</summary>
         public long ErrorCount => Interlocked.Read(ref _errorCount);
@@ -235,7 +238,7 @@ namespace PSTcp
                     // handles: count it, back off (5 ms doubling to 1 s, as Go's http server
                     // does) so a persistent failure doesn't spin, and keep serving the others.
                     RecordError(new TcpException(TcpErrorKind.SocketError, "Accepting a connection failed: " + e.Message, e), null);
-                    if (State != ServerState.Running) return;
+                    if (State != ServerState.Running && State != ServerState.Suspended) return;
                     backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(5) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.TicksPerSecond));
                     await Task.Delay(backoff).ConfigureAwait(false);
                     continue;
@@ -246,6 +249,13 @@ namespace PSTcp
                     RecordError(new TcpException(TcpErrorKind.SocketError, "The listener failed: " + e.Message, e), null);
                     Volatile.Write(ref _state, (int)ServerState.Failed);
                     return;
+                }
+
+                if (Volatile.Read(ref _state) == (int)ServerState.Suspended && HoldWhileSuspended(socket))
+                {
+                    // Timeout mode: no more accepts until resumed or stopped, so the backlog fills.
+                    await ResumedOrStopped().ConfigureAwait(false);
+                    continue;
                 }
 
                 Accept(socket);
@@ -264,6 +274,14 @@ namespace PSTcp
 
             if (State != ServerState.Running || _connections.Count >= _options.MaxConnections)
             {
+                if (State == ServerState.Suspended)
+                {
+                    // Suspend-TcpServer -Mode Refuse: the attempt is cut with a reset, the port stays ours.
+                    Interlocked.Increment(ref _connectionsRefused);
+                    ResetSocket(socket);
+                    return;
+                }
+
                 Interlocked.Increment(ref _connectionsRefused);
                 socket.Dispose();
                 return;
@@ -288,6 +306,102 @@ namespace PSTcp
             _connections[connection.Id] = connection;
             ConnectionChanged?.Invoke(this, new TcpConnectionEventArgs(connection, opened: true));
             connection.Start();
+        }
+
+        // Suspend-TcpServer (see TcpServer.Suspend.cs would be tidier; kept here, small and additive).
+        private readonly List<Socket> _held = new List<Socket>();
+        private SuspendMode _suspendMode;
+        private TaskCompletionSource<bool> _resumed = NewSignal();
+
+        private static TaskCompletionSource<bool> NewSignal() => new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        private Task ResumedOrStopped()
+        {
+            lock (_held) return State == ServerState.Suspended ? _resumed.Task : Task.CompletedTask;
+        }
+
+        private void SignalResumed()
+        {
+            TaskCompletionSource<bool> signal;
+            lock (_held)
+            {
+                signal = _resumed;
+                _resumed = NewSignal();
+            }
+
+            signal.TrySetResult(true);
+        }
+
+        /// <summary>How a suspended server treats new connection attempts; meaningful while <see cref="State"/> is Suspended.</summary>
+        public SuspendMode SuspendMode => _suspendMode;
+
+        /// <summary>
+        /// Refuses new connections while the listener keeps the port: <see cref="SuspendMode.Refuse"/>
+        /// accepts and resets each attempt at once; <see cref="SuspendMode.Timeout"/> stops taking
+        /// connections from a backlog shrunk to its minimum, so once it is full (a connection or
+        /// two) further connects get no answer and time out. Open connections go on. False when
+        /// the server is not running (stopping, stopped, already suspended).
+        /// </summary>
+        public bool Suspend(SuspendMode mode = SuspendMode.Refuse)
+        {
+            lock (_stopLock)
+            {
+                if (State != ServerState.Running) return false;
+                _suspendMode = mode;
+                if (mode == SuspendMode.Timeout)
+                {
+                    // listen() again only changes the backlog (Linux, BSD, Windows alike).
+                    try { _listener.Listen(0); } catch (SocketException) { }
+                }
+
+                Volatile.Write(ref _state, (int)ServerState.Suspended);
+                return true;
+            }
+        }
+
+        /// <summary>Takes connections again (those held in the backlog while suspended are served now). False when not suspended.</summary>
+        public bool Resume()
+        {
+            List<Socket> held;
+            lock (_stopLock)
+            {
+                if (State != ServerState.Suspended) return false;
+                if (_suspendMode == SuspendMode.Timeout)
+                {
+                    try { _listener.Listen(512); } catch (SocketException) { }
+                }
+
+                lock (_held)
+                {
+                    Volatile.Write(ref _state, (int)ServerState.Running);
+                    held = new List<Socket>(_held);
+                    _held.Clear();
+                }
+            }
+
+            SignalResumed();
+
+            foreach (var socket in held) Accept(socket);
+            return true;
+        }
+
+        /// <summary>While suspended in Timeout mode, an accepted socket waits unserved for the resume; true when held.</summary>
+        private bool HoldWhileSuspended(Socket socket)
+        {
+            if (_suspendMode != SuspendMode.Timeout) return false;
+            lock (_held)
+            {
+                if (State != ServerState.Suspended) return false;
+                _held.Add(socket);
+                return true;
+            }
+        }
+
+        private static void ResetSocket(Socket socket)
+        {
+            try { socket.LingerState = new LingerOption(true, 0); }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException) { }
+            socket.Dispose();
         }
 
         private static readonly AddressRange[] s_loopback = { AddressRange.Parse("127.0.0.0/8"), AddressRange.Parse("::1") };
@@ -385,7 +499,20 @@ namespace PSTcp
 
         private async Task<bool> StopCoreAsync(TimeSpan timeout)
         {
-            Volatile.Write(ref _state, (int)ServerState.Stopping);
+            lock (_stopLock)
+            {
+                Volatile.Write(ref _state, (int)ServerState.Stopping);
+            }
+
+            lock (_held)
+            {
+                // Held by a Timeout-mode suspend and never served.
+                foreach (var socket in _held) socket.Dispose();
+                _held.Clear();
+            }
+
+            SignalResumed();
+
             _idleTimer?.Dispose();
             _listener.Dispose();
             UnixListener.Remove(_options.UnixSocketPath);

@@ -46,7 +46,11 @@ namespace PSTcp
         private static readonly int s_eventSize = s_packed ? 12 : 16;
         private static readonly int s_dataOffset = s_packed ? 4 : 8;
 
-        private static readonly Lazy<ReadinessPoller[]> s_pollers = new Lazy<ReadinessPoller[]>(CreatePollers);
+        // The pollers' slots: sized once (see PollerCount), each poller and its thread created
+        // when a connection is first given to it. A session that never opens a connection pays
+        // nothing; one with a single connection pays one thread.
+        private static readonly Lazy<ReadinessPoller[]> s_pollers = new Lazy<ReadinessPoller[]>(CreatePollerSlots);
+        private static readonly object s_createGate = new object();
         private static int s_next;
 
         private readonly int _epoll;
@@ -72,37 +76,84 @@ namespace PSTcp
         /// <summary>Whether this process waits through pollers (Linux, not turned off).</summary>
         public static bool Enabled => s_pollers.Value != null;
 
+        /// <summary>How many pollers this process has room for (0 where it waits through .NET's engine).</summary>
+        public static int Capacity => s_pollers.Value?.Length ?? 0;
+
+        /// <summary>How many pollers have been started so far (each is one thread).</summary>
+        public static int Started
+        {
+            get
+            {
+                var pollers = s_pollers.IsValueCreated ? s_pollers.Value : null;
+                if (pollers == null) return 0;
+                int started = 0;
+                for (int i = 0; i < pollers.Length; i++)
+                {
+                    if (Volatile.Read(ref pollers[i]) != null) started++;
+                }
+
+                return started;
+            }
+        }
+
         /// <summary>Registers the socket with one of the pollers; null where there are none, or when epoll refuses it.</summary>
         public static ReadinessWaiter TryRegister(IntPtr socket)
         {
             var pollers = s_pollers.Value;
             if (pollers == null) return null;
-            var poller = pollers[(int)((uint)Interlocked.Increment(ref s_next) % (uint)pollers.Length)];
-            return poller.Register(socket);
+            int index = (int)((uint)(Interlocked.Increment(ref s_next) - 1) % (uint)pollers.Length);
+            var poller = Volatile.Read(ref pollers[index]) ?? Start(pollers, index);
+            return poller?.Register(socket);
         }
 
-        private static ReadinessPoller[] CreatePollers()
+        /// <summary>
+        /// The number of pollers: one per core this process may use, as Go runs one scheduler
+        /// per usable core. <paramref name="usableCores"/> is <see cref="Environment.ProcessorCount"/>,
+        /// which on Linux already honours the process's affinity (sched_getaffinity, taskset)
+        /// and a container's CPU limit (cgroup v1 cpu.cfs_quota_us / cpu.cfs_period_us, v2
+        /// cpu.max, rounded up) and DOTNET_PROCESSOR_COUNT. PSTCP_POLLERS (a whole number from
+        /// 1 to 1024) overrides it; anything else there is ignored.
+        /// </summary>
+        internal static int PollerCount(int usableCores, string pollersSetting)
+        {
+            if (!string.IsNullOrWhiteSpace(pollersSetting)
+                && int.TryParse(pollersSetting.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int wanted)
+                && wanted >= 1 && wanted <= 1024)
+            {
+                return wanted;
+            }
+
+            return Math.Max(1, usableCores);
+        }
+
+        private static ReadinessPoller[] CreatePollerSlots()
         {
             if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return null;
             if (Environment.GetEnvironmentVariable("PSTCP_EPOLL") == "0") return null;
-            try
+            var pollers = new ReadinessPoller[PollerCount(Environment.ProcessorCount, Environment.GetEnvironmentVariable("PSTCP_POLLERS"))];
+            // The first poller proves epoll is there; without it, every connection uses .NET's engine.
+            return Start(pollers, 0) == null ? null : pollers;
+        }
+
+        private static ReadinessPoller Start(ReadinessPoller[] pollers, int index)
+        {
+            lock (s_createGate)
             {
-                // One per core, as Go runs one scheduler per core; at most 4, since each poller
-                // runs the whole receive path and a few keep two cores busy.
-                int count = Math.Max(1, Math.Min(4, Environment.ProcessorCount));
-                var pollers = new ReadinessPoller[count];
-                for (int i = 0; i < count; i++)
+                var poller = pollers[index];
+                if (poller != null) return poller;
+                try
                 {
                     int epoll = NativeMethods.epoll_create1(EpollCloexec);
                     if (epoll < 0) return null;
-                    pollers[i] = new ReadinessPoller(epoll, i);
+                    poller = new ReadinessPoller(epoll, index);
+                }
+                catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException)
+                {
+                    return null;
                 }
 
-                return pollers;
-            }
-            catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException)
-            {
-                return null;
+                Volatile.Write(ref pollers[index], poller);
+                return poller;
             }
         }
 

@@ -85,6 +85,11 @@ namespace PSTcp.Commands
         [Parameter]
         public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
 
+        /// <summary>Most bytes of queued messages' Data (beside -QueueCapacity messages); -QueueFullMode applies to both.</summary>
+        [Parameter]
+        [ValidateRange(1, long.MaxValue)]
+        public long QueueByteLimit { get; set; } = MessageQueue.DefaultByteLimit;
+
         /// <summary>Send a PROXY protocol header (v1 or v2) naming this connection's end points first, before TLS.</summary>
         [Parameter]
         public ProxyProtocolVersion ProxyProtocol { get; set; } = ProxyProtocolVersion.None;
@@ -98,6 +103,7 @@ namespace PSTcp.Commands
                 MaxLineLength = MaxLineLength,
                 QueueCapacity = QueueCapacity,
                 QueueFullMode = QueueFullMode,
+                QueueByteLimit = QueueByteLimit,
                 UseTls = UseTls || SkipCertificateCheck || ServerName != null,
                 TlsServerName = ServerName,
                 SkipCertificateCheck = SkipCertificateCheck,
@@ -107,6 +113,12 @@ namespace PSTcp.Commands
             ApplyFraming(options);
             ((ClientConnectionParameters)GetDynamicParameters()).WithProxy(Proxy, ProxyCredential).Apply(this, options);
             if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
+            if (options.Framing == PSTcp.Framing.FramingKind.Raw && !MyInvocation.BoundParameters.ContainsKey(nameof(QueueFullMode)))
+            {
+                // A Raw stream is read losslessly (stream reads never skip bytes): its queue
+                // waits, pausing the reads, unless a drop mode is asked for.
+                options.QueueFullMode = QueueFullMode.Wait;
+            }
 
             var connection = Connect(this, HostName, Port, Timeout, options, RetryCount, RetryInterval);
             TcpRegistry.Add(connection);

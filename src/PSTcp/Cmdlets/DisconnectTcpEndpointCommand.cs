@@ -27,6 +27,10 @@ namespace PSTcp.Commands
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
+        /// <summary>Abort with a reset (RST) instead of closing gracefully; unsent data is discarded.</summary>
+        [Parameter]
+        public SwitchParameter Reset { get; set; }
+
         /// <summary>How long the graceful close may take before the connection is reset.</summary>
         [Parameter]
         [TimeSpanTransformation]
@@ -36,8 +40,20 @@ namespace PSTcp.Commands
         {
             foreach (var connection in Connection)
             {
-                if (!ShouldProcess($"{connection.Name} (Id {connection.Id}) to {connection.RemoteEndPoint}", SendOnly ? "Shut down sending" : "Disconnect"))
+                if (!ShouldProcess($"{connection.Name} (Id {connection.Id}) to {connection.RemoteEndPoint}", SendOnly ? "Shut down sending" : Reset ? "Reset" : "Disconnect"))
                 {
+                    continue;
+                }
+
+                // A conversation closing (or resetting) its own connection must not wait for itself.
+                if (!SendOnly) ConversationLineHandler.NotifyClosing(connection);
+                if (Reset)
+                {
+                    // Inside the connection's own handler the reset comes once its messages are queued.
+                    connection.Reset();
+                    if (connection.Server == null) TcpRegistry.Remove(connection);
+                    WriteVerbose($"{connection.Name} reset after {connection.MessagesSent:N0} message(s) sent and {connection.MessagesReceived:N0} received.");
+                    if (PassThru) WriteObject(connection);
                     continue;
                 }
 

@@ -80,10 +80,10 @@ namespace PSTcp.Commands
         [Parameter]
         public SwitchParameter CaseSensitive { get; set; }
 
-        /// <summary>On a Raw connection: the reply is exactly this many bytes.</summary>
+        /// <summary>On a Raw connection: the reply is exactly this many bytes (0 to 2 GiB - 57).</summary>
         [Parameter]
-        [ValidateRange(1, int.MaxValue)]
-        public int ByteCount { get; set; }
+        [ValidateRange(0L, long.MaxValue)]
+        public long ByteCount { get; set; }
 
         /// <summary>One deadline for connecting, sending and the whole reply.</summary>
         [Parameter]
@@ -122,6 +122,8 @@ namespace PSTcp.Commands
                 ApplyFraming(options);
                 client.WithProxy(Proxy, ProxyCredential).Apply(this, options);
                 if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
+                // A Raw stream is read losslessly: its queue waits rather than drop.
+                if (options.Framing == PSTcp.Framing.FramingKind.Raw) options.QueueFullMode = QueueFullMode.Wait;
             }
 
             if (connection == null)
@@ -168,7 +170,7 @@ namespace PSTcp.Commands
         {
             var bound = MyInvocation.BoundParameters;
             int? count = bound.ContainsKey(nameof(Count)) ? Count : (int?)null;
-            int? byteCount = bound.ContainsKey(nameof(ByteCount)) ? ByteCount : (int?)null;
+            long? byteCount = bound.ContainsKey(nameof(ByteCount)) ? ByteCount : (long?)null;
             // The default reply is one message: what a request/response protocol answers
             // (on a Raw connection, what the first read delivered).
             if (count == null && byteCount == null && Until == null) count = 1;

@@ -46,10 +46,10 @@ namespace PSTcp.Commands
         [Parameter]
         public SwitchParameter CaseSensitive { get; set; }
 
-        /// <summary>On a Raw connection: one message of exactly this many bytes.</summary>
+        /// <summary>On a Raw connection: one message of exactly this many bytes (0 to 2 GiB - 57; 0 returns an empty message at once).</summary>
         [Parameter]
-        [ValidateRange(1, int.MaxValue)]
-        public int ByteCount { get; set; }
+        [ValidateRange(0L, long.MaxValue)]
+        public long ByteCount { get; set; }
 
         [Parameter]
         public SwitchParameter AsJob { get; set; }
@@ -93,11 +93,15 @@ namespace PSTcp.Commands
                 return;
             }
 
+            // Handler failures since the last look at this server: the test sees them here.
+            HandlerFailureReport.WriteUnseen(this, Server ?? Connection?.Server);
+
             // Here and now: the shared consumer loop, run by ReceiveLoop with the goal (-Until, -ByteCount).
             ReceiveLoop.Receive(this, Source, Location, (object)Server ?? Connection, goal, timeout, verbose);
         }
 
-        private IMessageSource Source => Server != null ? Server.AsSource() : Connection.AsSource();
+        // A conversation's connection reads its own messages, not its server's shared queue.
+        private IMessageSource Source => Server != null ? Server.AsSource() : ConversationLineHandler.SourceFor(Connection) ?? Connection.AsSource();
 
         private string Location => Server != null ? Server.LocalEndPoint.ToString() : Connection.RemoteEndPoint.ToString();
 
@@ -107,7 +111,7 @@ namespace PSTcp.Commands
         /// <summary>-Count, -Until and -ByteCount checked against the source (stream reads need a Raw connection).</summary>
         private ReceiveGoal NewGoal(int? limit)
         {
-            var byteCount = MyInvocation.BoundParameters.ContainsKey(nameof(ByteCount)) ? ByteCount : (int?)null;
+            var byteCount = MyInvocation.BoundParameters.ContainsKey(nameof(ByteCount)) ? ByteCount : (long?)null;
             try
             {
                 return ReceiveGoal.Create(limit, Until, SimpleMatch, CaseSensitive, byteCount, Connection);

@@ -38,6 +38,11 @@ namespace PSTcp.Commands
         [Parameter]
         public QueueFullMode QueueFullMode { get; set; } = QueueFullMode.DropOldest;
 
+        /// <summary>Most bytes of queued messages' Data (beside -QueueCapacity messages); -QueueFullMode applies to both.</summary>
+        [Parameter]
+        [ValidateRange(1, long.MaxValue)]
+        public long QueueByteLimit { get; set; } = MessageQueue.DefaultByteLimit;
+
         [Parameter]
         [EncodingTransformation]
         [ArgumentCompleter(typeof(EncodingCompleter))]
@@ -115,6 +120,7 @@ namespace PSTcp.Commands
                 IdleTimeout = IdleTimeout,
                 QueueCapacity = QueueCapacity,
                 QueueFullMode = QueueFullMode,
+                QueueByteLimit = QueueByteLimit,
                 Encoding = Encoding,
                 AllowedRemoteAddresses = AllowedRemoteAddress?.Select(ParseRange).ToList(),
                 Certificate = LoadCertificate(),
@@ -212,6 +218,12 @@ namespace PSTcp.Commands
             try
             {
                 return AddressRange.Parse(text);
+            }
+            catch (ArgumentException e) when (!(e is ArgumentNullException))
+            {
+                // Not canonical (an octet with a leading zero): SPEC's InvalidArgument.
+                ThrowTerminatingError(TcpErrors.Record(e, TcpErrors.InvalidArgumentId, ErrorCategory.InvalidArgument, text));
+                return null;
             }
             catch (FormatException e)
             {

@@ -7,6 +7,20 @@ namespace PSTcp.Commands
     [OutputType(typeof(TcpServer))]
     public sealed class StartTcpEchoServerCommand : ServerCommandBase
     {
-        protected override void EndProcessing() => WriteObject(StartServer(EchoLineHandler.Instance));
+        /// <summary>Sent to each accepted connection, framed, before anything is echoed.</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public object[] Greeting { get; set; }
+
+        protected override void EndProcessing()
+        {
+            LineHandler handler = EchoLineHandler.Instance;
+            if (Greeting != null && Greeting.Length > 0)
+            {
+                handler = new GreetingLineHandler(handler, Greeting, new byte[] { (byte)'\n' });
+            }
+
+            WriteObject(StartServer(handler));
+        }
     }
 }

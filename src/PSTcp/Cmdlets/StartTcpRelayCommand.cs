@@ -115,6 +115,7 @@ namespace PSTcp.Commands
             _targetOptions.Encoding = options.Encoding;
             _targetOptions.MaxLineLength = options.MaxLineLength;
             _targetOptions.QueueCapacity = options.QueueCapacity;
+            _targetOptions.QueueByteLimit = options.QueueByteLimit;
             _targetOptions.QueueFullMode = options.QueueFullMode;
             _targetOptions.Framing = options.Framing;
             _targetOptions.Delimiter = options.Delimiter;
@@ -122,6 +123,7 @@ namespace PSTcp.Commands
             _targetOptions.PrefixSize = options.PrefixSize;
             _targetOptions.ByteOrder = options.ByteOrder;
             _targetOptions.MessageLength = options.MessageLength;
+            options.CopyFramingTo(_targetOptions);
         }
     }
 }

@@ -13,7 +13,7 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsLifecycle.Start, "TcpServer", DefaultParameterSetName = WithScriptBlock)]
     [OutputType(typeof(TcpServer))]
-    public sealed class StartTcpServerCommand : ServerCommandBase
+    public sealed partial class StartTcpServerCommand : ServerCommandBase
     {
         private const string WithScriptBlock = "ScriptBlock";
         private const string WithReply = "Reply";
@@ -36,18 +36,21 @@ namespace PSTcp.Commands
         /// <summary>Values passed to the handler after the message and the connection.</summary>
         [Parameter(ParameterSetName = WithScriptBlock)]
         [Parameter(ParameterSetName = WithReply)]
+        [Parameter(ParameterSetName = WithConversation)]
         [Alias("Args")]
         public object[] ArgumentList { get; set; }
 
         /// <summary>What ends each line the handler sends (Line framing).</summary>
         [Parameter(ParameterSetName = WithScriptBlock)]
         [Parameter(ParameterSetName = WithReply)]
+        [Parameter(ParameterSetName = WithConversation)]
         [ValidateNotNullOrEmpty]
         public string NewLine { get; set; } = "\n";
 
         /// <summary>Most handlers running at once (long-lived runspaces, started as needed).</summary>
         [Parameter(ParameterSetName = WithScriptBlock)]
         [Parameter(ParameterSetName = WithReply)]
+        [Parameter(ParameterSetName = WithConversation)]
         [ValidateRange(1, 1024)]
         public int ThrottleLimit { get; set; } = Environment.ProcessorCount;
 
@@ -64,7 +67,8 @@ namespace PSTcp.Commands
         {
             LineHandler handler = ParameterSetName == AsBroadcast
                 ? new BroadcastLineHandler(MaxSendQueueBytes)
-                : CreateHandler();
+                : ParameterSetName == WithConversation ? CreateConversation() : CreateHandler();
+            handler = WithGreeting(handler);
             try
             {
                 WriteObject(StartServer(handler));
@@ -84,10 +88,12 @@ namespace PSTcp.Commands
             {
                 if (ParameterSetName == WithScriptBlock)
                 {
+                    WarnAboutUsing(ScriptBlock);
                     scripts.Add(ScriptBlock);
                     return new ScriptBlockLineHandler(StartWorkers(scripts), newLine);
                 }
 
+                WarnAboutReply();
                 var rules = new List<ReplyRule>();
                 foreach (DictionaryEntry entry in Reply)
                 {
@@ -117,13 +123,15 @@ namespace PSTcp.Commands
         private HandlerWorkers StartWorkers(HandlerScripts scripts)
         {
             var modulePath = MyInvocation.MyCommand.Module?.Path;
-            return new HandlerWorkers(scripts.Texts, ArgumentList, scripts.Variables, ThrottleLimit, modulePath);
+            return new HandlerWorkers(scripts.Texts, ArgumentList, scripts.Variables, ThrottleLimit, modulePath, scripts.Origins);
         }
 
         /// <summary>A -Reply value: a string, strings, a scriptblock, or $null (answer nothing).</summary>
         private static HandlerAction ToAction(object value, HandlerScripts scripts, string what)
         {
             value = value is PSObject pso ? pso.BaseObject : value;
+            var replies = AsReplies(value);
+            if (replies != null) return HandlerAction.Sequence(replies);
             switch (value)
             {
                 case null:

@@ -61,6 +61,7 @@ namespace PSTcp.Commands
                 }
 
                 TcpRegistry.Remove(server);
+                HandlerFailureReport.WriteSummary(this, server);
                 WriteVerbose($"{server.Name} stopped; {server.LocalEndPoint} is free.");
                 if (PassThru)
                 {

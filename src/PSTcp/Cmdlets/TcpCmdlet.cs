@@ -40,8 +40,7 @@ namespace PSTcp.Commands
             foreach (var bound in MyInvocation.BoundParameters)
             {
                 if (!(bound.Value is TimeSpan value)) continue;
-                var property = GetType().GetProperty(bound.Key, BindingFlags.Public | BindingFlags.Instance);
-                var attribute = property?.GetCustomAttribute<TimeSpanTransformationAttribute>();
+                var attribute = TimeAttribute(GetType(), bound.Key);
                 if (attribute == null) continue;
                 var problem = CheckTime(value, attribute.AllowZero);
                 if (problem != null)
@@ -50,6 +49,15 @@ namespace PSTcp.Commands
                 }
             }
         }
+
+        // Per cmdlet type and parameter: reflection per call (GetCustomAttribute allocates) cost a
+        // loop of `Receive-TcpMessage -Timeout 5` a few percent of every call.
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type, string), TimeSpanTransformationAttribute> s_timeAttributes =
+            new System.Collections.Concurrent.ConcurrentDictionary<(Type, string), TimeSpanTransformationAttribute>();
+
+        private static TimeSpanTransformationAttribute TimeAttribute(Type type, string parameter) =>
+            s_timeAttributes.GetOrAdd((type, parameter), key =>
+                key.Item1.GetProperty(key.Item2, BindingFlags.Public | BindingFlags.Instance)?.GetCustomAttribute<TimeSpanTransformationAttribute>());
 
         /// <summary>Why a time value is refused, or null when it is fine.</summary>
         internal static string CheckTime(TimeSpan value, bool allowZero)

@@ -31,10 +31,14 @@ namespace PSTcp.Commands
         /// <summary>The texts added so far; a handler's index here is its script number.</summary>
         public List<string> Texts { get; } = new List<string>();
 
+        /// <summary>Where each text came from, by script number.</summary>
+        public List<HandlerOrigin> Origins { get; } = new List<HandlerOrigin>();
+
         /// <summary>Adds a handler; returns its script number.</summary>
         /// <exception cref="ArgumentException">A $using: variable does not exist in the caller's session.</exception>
         public int Add(ScriptBlock scriptBlock)
         {
+            Origins.Add(HandlerOrigin.Of(scriptBlock));
             Texts.Add(Rewrite(scriptBlock));
             return Texts.Count - 1;
         }

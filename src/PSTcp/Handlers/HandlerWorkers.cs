@@ -39,9 +39,10 @@ namespace PSTcp.Commands
         /// <param name="scripts">The handlers' texts ($using: already rewritten to the variables in <paramref name="variables"/>).</param>
         /// <param name="arguments">-ArgumentList: passed after the message and the connection.</param>
         public HandlerWorkers(IReadOnlyList<string> scripts, object[] arguments, IDictionary<string, object> variables,
-            int maxWorkers, string modulePath)
+            int maxWorkers, string modulePath, IReadOnlyList<HandlerOrigin> origins = null)
         {
             Scripts = scripts;
+            Origins = origins;
             Arguments = arguments ?? Array.Empty<object>();
             _maxWorkers = maxWorkers;
             _state = InitialSessionState.CreateDefault2();
@@ -60,6 +61,9 @@ namespace PSTcp.Commands
         }
 
         public IReadOnlyList<string> Scripts { get; }
+
+        /// <summary>Where each script came from (for failures' positions); may be null.</summary>
+        public IReadOnlyList<HandlerOrigin> Origins { get; }
 
         public object[] Arguments { get; }
 
@@ -234,7 +238,7 @@ namespace PSTcp.Commands
                     scripts[i] = ScriptBlock.Create(_owner.Scripts[i]);
                 }
 
-                var invoker = new HandlerInvoker(scripts, _owner.Arguments, ps.Streams.Error);
+                var invoker = new HandlerInvoker(scripts, _owner.Arguments, ps.Streams.Error, _owner.Origins);
                 foreach (var batch in _owner.TakeBatches())
                 {
                     try
@@ -286,9 +290,11 @@ namespace PSTcp.Commands
         private readonly ScriptBlock[] _scripts;
         private readonly object[] _arguments;
         private readonly PSDataCollection<ErrorRecord> _errors;
+        private readonly IReadOnlyList<HandlerOrigin> _origins;
 
-        public HandlerInvoker(ScriptBlock[] scripts, object[] arguments, PSDataCollection<ErrorRecord> errors)
+        public HandlerInvoker(ScriptBlock[] scripts, object[] arguments, PSDataCollection<ErrorRecord> errors, IReadOnlyList<HandlerOrigin> origins = null)
         {
+            _origins = origins;
             _scripts = scripts;
             _arguments = arguments;
             _errors = errors;
@@ -300,20 +306,20 @@ namespace PSTcp.Commands
             var messages = batch.Messages;
             for (int i = 0; i < messages.Length; i++)
             {
-                if (batch.IsCancelled || HandlerBatch.CloseRequested(connection)) return;
+                if (batch.IsCancelled || HandlerBatch.CloseRequested(connection) || batch.Output.Ended) return;
                 var action = batch.ActionFor(i);
                 if (action.IsScript)
                 {
-                    Invoke(_scripts[action.Script], batch, messages[i]);
+                    Invoke(_scripts[action.Script], batch, messages[i], _origins != null && action.Script < _origins.Count ? _origins[action.Script] : HandlerOrigin.Unknown);
                 }
                 else
                 {
-                    foreach (var line in action.Lines) batch.Output.WriteText(line);
+                    action.WriteTo(batch.Output, connection);
                 }
             }
         }
 
-        private void Invoke(ScriptBlock script, HandlerBatch batch, TcpMessage message)
+        private void Invoke(ScriptBlock script, HandlerBatch batch, TcpMessage message, HandlerOrigin origin)
         {
             var connection = batch.Connection;
             var args = new object[2 + _arguments.Length];
@@ -336,7 +342,7 @@ namespace PSTcp.Commands
             catch (Exception e)
             {
                 // throw, exit, a terminating error, break outside a loop: nothing is sent for this message.
-                Report(connection, message, Describe(e), e);
+                Report(connection, message, Describe(e), e, origin.Where((e as IContainsErrorRecord)?.ErrorRecord));
             }
             finally
             {
@@ -346,7 +352,7 @@ namespace PSTcp.Commands
             for (int i = errorsBefore; i < _errors.Count; i++)
             {
                 var record = _errors[i];
-                Report(connection, message, $"wrote an error: {record}", record.Exception);
+                Report(connection, message, $"wrote an error: {record}", record.Exception, origin.Where(record));
             }
 
             if (results == null) return;
@@ -362,6 +368,16 @@ namespace PSTcp.Commands
                     Report(connection, message, $"wrote output that can't be sent: {e.Message}", e);
                 }
             }
+
+            try
+            {
+                // Bytes the pipeline unrolled from one call's byte[]: one message.
+                batch.Output.FlushBytes();
+            }
+            catch (ArgumentException e)
+            {
+                Report(connection, message, $"wrote output that can't be sent: {e.Message}", e);
+            }
         }
 
         private static string Describe(Exception e)
@@ -376,8 +392,8 @@ namespace PSTcp.Commands
             return "failed: " + (record?.ToString() ?? e.Message);
         }
 
-        private static void Report(TcpConnection connection, TcpMessage message, string what, Exception inner) =>
-            connection.Server?.RecordError(new TcpException(TcpErrorKind.HandlerFailed,
-                $"The handler {what} (message {message.Sequence} of connection {connection.Id} from {connection.RemoteEndPoint}).", inner), connection);
+        private static void Report(TcpConnection connection, TcpMessage message, string what, Exception inner, string where = ".") =>
+            HandlerFailures.Record(connection, new TcpException(TcpErrorKind.HandlerFailed,
+                $"The handler {what} (message {message.Sequence} of connection {connection.Id} from {connection.RemoteEndPoint}){where}", inner));
     }
 }

@@ -78,6 +78,22 @@ namespace PSTcp.Commands
             {
                 foreach (var action in actions)
                 {
+                    if (output.Ended) break;
+                    if (action.Replies != null)
+                    {
+                        try
+                        {
+                            output.AddReply(action.NextReply(connection));
+                        }
+                        catch (ArgumentException e)
+                        {
+                            connection.Server?.RecordError(new TcpException(TcpErrorKind.HandlerFailed,
+                                $"A reply can't be sent on connection {connection.Id}: {e.Message}", e), connection);
+                        }
+
+                        continue;
+                    }
+
                     foreach (var line in action.Lines)
                     {
                         try

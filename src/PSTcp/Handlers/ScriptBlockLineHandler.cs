@@ -61,12 +61,8 @@ namespace PSTcp.Commands
             }
         }
 
-        protected static async ValueTask SendAsync(TcpConnection connection, HandlerOutput output, CancellationToken cancellationToken)
-        {
-            if (output.Count == 0) return;
-            await connection.SendAsync(output.Written, cancellationToken).ConfigureAwait(false);
-            connection.CountMessagesSent(output.Count);
-        }
+        protected static ValueTask SendAsync(TcpConnection connection, HandlerOutput output, CancellationToken cancellationToken) =>
+            output.SendAsync(cancellationToken);
 
         public void Dispose() => Workers?.Dispose();
     }

@@ -21,9 +21,29 @@ namespace PSTcp.Commands
 
         public void OnImport()
         {
+            RegisterPesterOperator();
             if (OnNetFramework)
             {
                 AppDomain.CurrentDomain.AssemblyResolve += ResolveFromModuleDirectory;
+            }
+        }
+
+        /// <summary>With Pester 5 loaded, Should -HaveReceivedTcpMessage is there at once; any failure here is no import failure.</summary>
+        private static void RegisterPesterOperator()
+        {
+            try
+            {
+                var path = Path.Combine(ModuleDirectory, RegisterTcpShouldOperatorCommand.ScriptName);
+                if (!File.Exists(path) || System.Management.Automation.Runspaces.Runspace.DefaultRunspace == null) return;
+                using (var ps = PowerShell.Create(RunspaceMode.CurrentRunspace))
+                {
+                    ps.AddScript("if (Get-Command Add-ShouldOperator -ErrorAction Ignore) { . $args[0] }").AddArgument(path);
+                    ps.Invoke();
+                }
+            }
+            catch (Exception)
+            {
+                // Pester's absence, or a nested pipeline this host refuses: Register-TcpShouldOperator does it later.
             }
         }
 

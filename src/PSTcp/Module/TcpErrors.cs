@@ -60,6 +60,7 @@ namespace PSTcp.Commands
                 case TcpErrorKind.CertificateInvalid: return ErrorCategory.SecurityError;
                 case TcpErrorKind.ProxyAuthenticationFailed: return ErrorCategory.AuthenticationError;
                 case TcpErrorKind.ProxyFailed: return ErrorCategory.ConnectionError;
+                case TcpErrorKind.BytesDropped: return ErrorCategory.ReadError;
                 default: return ErrorCategory.ConnectionError;
             }
         }

@@ -19,6 +19,16 @@ namespace PSTcp.Commands
     /// </summary>
     internal sealed class MessageConsumer : IDisposable
     {
+        /// <summary>
+        /// Errors held for the driver at most (here, and in a job's Error stream); beyond that
+        /// they are counted (<see cref="SuppressedErrors"/>) and reported once as a warning, so a
+        /// source that fails on every message can't grow memory while nobody receives.
+        /// </summary>
+        public const int MaxPendingErrors = 1000;
+
+        private int _pendingErrors;
+        private long _suppressedErrors;
+        private int _suppressionReported;
         private readonly IMessageSource _source;
         private readonly MessageQueue _queue;
         private readonly int? _limit;
@@ -27,7 +37,9 @@ namespace PSTcp.Commands
         private readonly CancellationToken _cancellation;
         private readonly CancellationTokenSource _deadline;
         private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private readonly ConcurrentQueue<(ConsumedKind Kind, object Value)> _notices = new ConcurrentQueue<(ConsumedKind, object)>();
+        // Created with the first notice: most receives have none, and an empty ConcurrentQueue
+        // (its first segment) was a third of what a `Receive-TcpMessage -Count 1` call cost in PSTcp.
+        private ConcurrentQueue<(ConsumedKind Kind, object Value)> _notices;
         private readonly EventHandler<TcpErrorEventArgs> _onError;
         private readonly EventHandler<TcpConnectionEventArgs> _onConnection;
         private TaskCompletionSource<bool> _noticed;
@@ -48,13 +60,24 @@ namespace PSTcp.Commands
             _timeout = timeout;
             _until = until;
             _cancellation = cancellation;
-            _deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            if (timeout.HasValue) _deadline.CancelAfter(timeout.Value);
+            // Only a -Timeout needs a token of its own (linking one costs a registration per call).
+            if (timeout.HasValue)
+            {
+                _deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+                _deadline.CancelAfter(timeout.Value);
+            }
             _onError = (_, e) =>
             {
                 _reportedError = e.Error;
                 // -Verbose tells the story of the source: a failing handler is part of it.
                 if (verbose && e.Error.Kind == TcpErrorKind.HandlerFailed) Notice(ConsumedKind.Verbose, e.Error.Message);
+                if (Interlocked.Increment(ref _pendingErrors) > MaxPendingErrors)
+                {
+                    Interlocked.Decrement(ref _pendingErrors);
+                    SuppressError();
+                    return;
+                }
+
                 Notice(ConsumedKind.Error, TcpErrors.From(e.Error, (object)e.Connection ?? e.Error));
             };
             source.ErrorReported += _onError;
@@ -62,6 +85,17 @@ namespace PSTcp.Commands
             {
                 _onConnection = (_, e) => Notice(ConsumedKind.Verbose, e.ToString());
                 source.ConnectionChanged += _onConnection;
+            }
+        }
+
+        private ConcurrentQueue<(ConsumedKind Kind, object Value)> Notices
+        {
+            get
+            {
+                var notices = Volatile.Read(ref _notices);
+                if (notices != null) return notices;
+                Interlocked.CompareExchange(ref _notices, new ConcurrentQueue<(ConsumedKind, object)>(), null);
+                return Volatile.Read(ref _notices);
             }
         }
 
@@ -74,6 +108,24 @@ namespace PSTcp.Commands
         public object Target { get; }
 
         public MessageQueue Queue => _queue;
+
+        /// <summary>Errors counted but not kept, because <see cref="MaxPendingErrors"/> were pending.</summary>
+        public long SuppressedErrors => Interlocked.Read(ref _suppressedErrors);
+
+        /// <summary>
+        /// One more error is counted, not kept (the driver's own store is full, or this one's);
+        /// the first time, a warning says so.
+        /// </summary>
+        public void SuppressError()
+        {
+            Interlocked.Increment(ref _suppressedErrors);
+            if (Interlocked.Exchange(ref _suppressionReported, 1) == 0)
+            {
+                Notice(ConsumedKind.Warning,
+                    $"{MaxPendingErrors:N0} errors from {Name} are waiting to be received: further errors are counted, not kept " +
+                    "(the consumer job's SuppressedErrorCount). Receive them (Receive-Job) or fix their cause.");
+            }
+        }
 
         /// <summary>Messages handed on so far.</summary>
         public int Received => Volatile.Read(ref _received);
@@ -105,10 +157,10 @@ namespace PSTcp.Commands
                 var noticed = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
                 Volatile.Write(ref _noticed, noticed);
                 // A notice that came before the signal was armed is handed on now, not waited for.
-                if (!_notices.IsEmpty && TryNext()) return true;
+                if (Volatile.Read(ref _notices)?.IsEmpty == false && TryNext()) return true;
                 try
                 {
-                    var wait = _queue.WaitToReadAsync(_deadline.Token);
+                    var wait = _queue.WaitToReadAsync(_deadline?.Token ?? _cancellation);
                     if (!wait.IsCompleted)
                     {
                         var waiting = wait.AsTask();
@@ -140,8 +192,14 @@ namespace PSTcp.Commands
         /// <summary>The next item that needs no wait: a notice, a message, or what ends the loop.</summary>
         private bool TryNext()
         {
-            if (_notices.TryDequeue(out var notice))
+            var notices = Volatile.Read(ref _notices);
+            if (notices != null && notices.TryDequeue(out var notice))
             {
+                if (notice.Kind == ConsumedKind.Error)
+                {
+                    Interlocked.Decrement(ref _pendingErrors);
+                }
+
                 CurrentKind = notice.Kind;
                 Current = notice.Value;
                 return true;
@@ -201,19 +259,21 @@ namespace PSTcp.Commands
             EndedWithError = error != null;
             if (error != null && !ReferenceEquals(error, _reportedError))
             {
-                _notices.Enqueue((ConsumedKind.Error, TcpErrors.From(error, Target)));
+                Interlocked.Increment(ref _pendingErrors);
+                Notices.Enqueue((ConsumedKind.Error, TcpErrors.From(error, Target)));
             }
 
             bool shortOfGoal = (_limit.HasValue && _received < _limit.Value) || (_until != null && !_untilMatched);
             if (timedOut && shortOfGoal)
             {
                 var wanted = _limit.HasValue ? $"{_received:N0} of {_limit.Value:N0} message(s)" : $"{_received:N0} message(s), none matching -Until,";
-                _notices.Enqueue((ConsumedKind.Error, TcpErrors.From(TcpErrorKind.ReceiveTimeout,
+                Interlocked.Increment(ref _pendingErrors);
+                Notices.Enqueue((ConsumedKind.Error, TcpErrors.From(TcpErrorKind.ReceiveTimeout,
                     $"Received {wanted} from {Name} in {_clock.Elapsed.TotalSeconds:0.###} s.", Target)));
             }
 
             var drops = TakeDropWarning();
-            if (drops != null) _notices.Enqueue((ConsumedKind.Warning, drops));
+            if (drops != null) Notices.Enqueue((ConsumedKind.Warning, drops));
         }
 
         private string TakeDropWarning()
@@ -226,7 +286,7 @@ namespace PSTcp.Commands
 
         private void Notice(ConsumedKind kind, object value)
         {
-            _notices.Enqueue((kind, value));
+            Notices.Enqueue((kind, value));
             Volatile.Read(ref _noticed)?.TrySetResult(true);
         }
 
@@ -241,7 +301,7 @@ namespace PSTcp.Commands
         public void Dispose()
         {
             Unsubscribe();
-            _deadline.Dispose();
+            _deadline?.Dispose();
         }
     }
 }

@@ -21,6 +21,7 @@ namespace PSTcp.Commands
             bool settled = false;
             try
             {
+                goal.SetDeadline(timeout);
                 // What an earlier stream read left comes before anything queued.
                 bool met = goal.Begin(target as TcpConnection, output);
                 Write(cmdlet, output);
@@ -66,17 +67,35 @@ namespace PSTcp.Commands
                     {
                         // Timed out or the source ended: what the stream gave is written, as the consumer would.
                         var shortOf = goal.Describe(source.Name);
-                        goal.End(output);
+                        bool ended = consumer.Queue.IsCompleted && consumer.Queue.Count == 0;
+                        met = goal.End(output);
                         Write(cmdlet, output);
-                        if (!(consumer.Queue.IsCompleted && consumer.Queue.Count == 0))
+                        if (met)
+                        {
+                            // A match found only by the final full search.
+                        }
+                        else if (!ended)
                         {
                             cmdlet.WriteError(TcpErrors.From(TcpErrorKind.ReceiveTimeout,
                                 $"{shortOf} in {clock.Elapsed.TotalSeconds:0.###} s.", target));
+                        }
+                        else if (goal.IsByteCount && !consumer.EndedWithError)
+                        {
+                            // Fewer bytes than asked for are never returned as if complete.
+                            cmdlet.WriteError(TcpErrors.From(TcpErrorKind.ConnectionClosed,
+                                $"{shortOf}: the stream ended (the peer closed) first.", target));
                         }
                     }
                 }
 
                 settled = true;
+            }
+            catch (System.Text.RegularExpressions.RegexMatchTimeoutException e)
+            {
+                // -Until on whole messages: a pattern that backtracks without end.
+                settled = true;
+                cmdlet.WriteError(TcpErrors.From(TcpErrorKind.ReceiveTimeout,
+                    $"Matching -Until '{e.Pattern}' took over {e.MatchTimeout.TotalSeconds:0.###} s; the receive gave up. Simplify the pattern (it backtracks).", target));
             }
             catch (TcpException e)
             {

@@ -47,6 +47,9 @@ namespace PSTcp.Commands
         /// <summary>Name of the server or connection this job consumes.</summary>
         public string Source => _consumer.Name;
 
+        /// <summary>Errors counted but not kept because 1,000 were waiting for Receive-Job (reported once as a warning).</summary>
+        public long SuppressedErrorCount => _consumer.SuppressedErrors;
+
         internal void Start()
         {
             TcpRegistry.Add(this);
@@ -75,7 +78,9 @@ namespace PSTcp.Commands
                             Output.Add(PSObject.AsPSObject(_consumer.Current));
                             break;
                         case ConsumedKind.Error:
-                            Error.Add((ErrorRecord)_consumer.Current);
+                            // At most MaxPendingErrors unreceived: the rest is counted (and warned of once).
+                            if (Error.Count >= MessageConsumer.MaxPendingErrors) _consumer.SuppressError();
+                            else Error.Add((ErrorRecord)_consumer.Current);
                             break;
                         case ConsumedKind.Warning:
                             Warning.Add(new WarningRecord((string)_consumer.Current));
@@ -92,6 +97,13 @@ namespace PSTcp.Commands
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 Finish(JobState.Stopped);
+            }
+            catch (System.Text.RegularExpressions.RegexMatchTimeoutException e)
+            {
+                // -Until that backtracks without end.
+                Error.Add(TcpErrors.From(TcpErrorKind.ReceiveTimeout,
+                    $"Matching -Until '{e.Pattern}' took over {e.MatchTimeout.TotalSeconds:0.###} s; the job gave up. Simplify the pattern (it backtracks).", _consumer.Target));
+                Finish(JobState.Failed);
             }
             catch (Exception e) when (e is ObjectDisposedException || e is InvalidOperationException)
             {

@@ -97,7 +97,7 @@ namespace PSTcp.Commands
         public bool AppendFrame(ReadOnlySpan<byte> payload, MessageFraming framing)
         {
             // Room for the largest prefix or terminator that may come with it.
-            int overhead = framing == null ? 0 : 8 + framing.Terminator.Length + _newLine.Length;
+            int overhead = framing == null ? 0 : framing.MaxOverhead + _newLine.Length;
             if (!MakeRoom(payload.Length + overhead))
             {
                 return false;
