@@ -239,8 +239,8 @@ namespace PSTcp.Tests
             foreach (var client in clients)
             {
                 if (client.Kind == ClientKind.Reset || client.Aborted) continue;
-                if (results.Any(r => r.What == "Abort" && r.Connection.RemoteEndPoint.Port == client.LocalPort)) continue;
-                var disconnected = results.FirstOrDefault(r => r.What == "Disconnect" && r.Connection.RemoteEndPoint.Port == client.LocalPort);
+                if (results.Any(r => r.What == "Abort" && ((System.Net.IPEndPoint)r.Connection.RemoteEndPoint).Port == client.LocalPort)) continue;
+                var disconnected = results.FirstOrDefault(r => r.What == "Disconnect" && ((System.Net.IPEndPoint)r.Connection.RemoteEndPoint).Port == client.LocalPort);
                 bool saidGraceful = disconnected.Connection != null ? disconnected.Graceful : stopGraceful;
                 Check(!client.SawReset || !saidGraceful,
                     $"client {client.LocalPort} ({client.Kind}) was reset while the close said graceful");
@@ -259,7 +259,7 @@ namespace PSTcp.Tests
                 }
 
                 if (origin.Direction == MessageDirection.TargetToClient) continue;
-                if (!byPort.TryGetValue(origin.RemoteEndPoint.Port, out var client)) continue;
+                if (!byPort.TryGetValue(((System.Net.IPEndPoint)origin.RemoteEndPoint).Port, out var client)) continue;
                 if (!raw)
                 {
                     for (int i = 0; i < messages.Count; i++)
