@@ -178,3 +178,21 @@ Describe 'TLS server against openssl s_client' -Skip:$NoOpenssl {
         $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
     }
 }
+
+Describe 'A server certificate per SNI name' {
+    AfterAll { Clear-PSTcpState }
+
+    It 'serves <Asked> the certificate for <Expected>' -ForEach @(
+        @{ Asked = 'b.test'; Expected = 'CN=b.test' }
+        @{ Asked = 'x.wild.test'; Expected = 'CN=wild.test' }
+        @{ Asked = 'other.test'; Expected = 'CN=localhost' }
+    ) {
+        if (-not $script:sniServer) {
+            $script:sniServer = Start-TcpEchoServer -Port 0 -Certificate (New-TestCertificate -Subject localhost) `
+                -CertificateByServerName @{ 'b.test' = (New-TestCertificate -Subject b.test); '*.wild.test' = (New-TestCertificate -Subject wild.test) }
+        }
+        $c = Connect-TcpEndpoint 127.0.0.1 $sniServer.Port -ServerName $Asked -SkipCertificateCheck
+        $c.Tls.RemoteCertificate.Subject | Should -Be $Expected
+        $c | Disconnect-TcpEndpoint
+    }
+}

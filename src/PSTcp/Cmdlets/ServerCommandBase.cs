@@ -93,6 +93,11 @@ namespace PSTcp.Commands
         [Parameter]
         public System.Security.Authentication.SslProtocols SslProtocol { get; set; } = System.Security.Authentication.SslProtocols.None;
 
+        /// <summary>TLS SNI: certificates by the server name a client asks for (X509Certificate2 objects or PFX/PEM paths); -Certificate serves the rest.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public System.Collections.Hashtable CertificateByServerName { get; set; }
+
         /// <summary>Listen on a Unix domain socket at this path instead of an address and port.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
@@ -170,6 +175,32 @@ namespace PSTcp.Commands
             {
                 ThrowTerminatingError(TcpErrors.InvalidArgument(
                     "-ClientCertificateMode, -TrustedCertificatePath, -ApplicationProtocol and -SslProtocol are TLS settings: give -Certificate or -CertificatePath too.", this.MyInvocation.MyCommand.Name));
+            }
+
+            if (CertificateByServerName != null)
+            {
+                if (options.Certificate == null)
+                {
+                    ThrowTerminatingError(TcpErrors.InvalidArgument("-CertificateByServerName needs -Certificate or -CertificatePath for the other names.", CertificateByServerName));
+                }
+
+                var byName = new System.Collections.Generic.Dictionary<string, X509Certificate2>(StringComparer.OrdinalIgnoreCase);
+                foreach (System.Collections.DictionaryEntry entry in CertificateByServerName)
+                {
+                    var value = entry.Value is PSObject wrapped ? wrapped.BaseObject : entry.Value;
+                    var certificate = value as X509Certificate2
+                        ?? (value is string path ? ClientConnectionParameters.LoadCertificate(this, path, null, null) : null);
+                    if (certificate == null || !certificate.HasPrivateKey)
+                    {
+                        ThrowTerminatingError(TcpErrors.Record(new ArgumentException(
+                            $"The certificate for '{entry.Key}' must be an X509Certificate2 with its private key, or the path of a PFX or PEM file with its key."),
+                            TcpErrors.CertificateInvalid, ErrorCategory.InvalidArgument, entry.Key));
+                    }
+
+                    byName[entry.Key.ToString()] = certificate;
+                }
+
+                options.CertificatesByServerName = byName;
             }
 
             options.ClientCertificateMode = ClientCertificateMode;
