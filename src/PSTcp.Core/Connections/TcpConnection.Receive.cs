@@ -153,7 +153,14 @@ namespace PSTcp
 
                         if (_handler != null && _handler.WantsData && !data.IsEmpty)
                         {
-                            await _handler.OnDataAsync(this, data, token).ConfigureAwait(false);
+                            if (!_handler.RunsInline && ReadinessPoller.OnPollerThread) await Task.Yield();
+                            var forwarded = _handler.OnDataAsync(this, data, token);
+                            if (!forwarded.IsCompleted)
+                            {
+                                // A relay's slow other side pauses this one: not idle meanwhile.
+                                await forwarded.ConfigureAwait(false);
+                                ResumeIdleClock();
+                            }
                         }
                     }
 
@@ -297,9 +304,20 @@ namespace PSTcp
 
             if (_handler != null)
             {
+                if (!_handler.RunsInline && ReadinessPoller.OnPollerThread) await Task.Yield();
                 await _handler.OnReceiveEndedAsync(this).ConfigureAwait(false);
             }
         }
+
+        /// <summary>
+        /// Whether the connection is ready to read, so its silence counts as idle: not while it
+        /// handles what it read (a busy handler, its own full Wait-mode queue, a relay's slow other side).
+        /// </summary>
+        internal bool IsReadyToRead => Volatile.Read(ref _phase) == PhaseWaiting;
+
+        /// <summary>The connection reads again after a pause: its idle time counts from now.</summary>
+        private void ResumeIdleClock() =>
+            Interlocked.Exchange(ref _lastReceiveTimestamp, System.Diagnostics.Stopwatch.GetTimestamp());
 
         /// <summary>
         /// Hands <paramref name="count"/> framed messages (the bytes <paramref name="array"/>[offset..+length],
@@ -319,7 +337,11 @@ namespace PSTcp
             long now = _queueMessages || _handlerNeedsMessages ? DateTime.UtcNow.Ticks : 0;
 
             bool queued = false;
+            bool paused = false;
             byte[] compacted = null;
+            // A block that took the receive buffer's array itself, referenced once more while
+            // the handler still reads (echoes) those bytes: a consumer can't recycle it meanwhile.
+            MessageBlock held = null;
             if (_framer.KeptHeaderLength > 0 && (_queueMessages || _handlerNeedsMessages))
             {
                 // Messages keep the bytes before their length field but not the field: made
@@ -331,24 +353,62 @@ namespace PSTcp
 
             try
             {
+                if (_handlerNeedsMessages)
+                {
+                    // Built (copied) before the queue may take the bytes.
+                    var list = _handlerMessages ?? (_handlerMessages = new List<TcpMessage>());
+                    for (int i = 0; i < count; i++)
+                    {
+                        list.Add(compacted != null
+                            ? new TcpMessage(compacted, _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now)
+                            : new TcpMessage(array, offset + _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now));
+                    }
+                }
+
+                // Queued first, then handled: nothing is sent because of a message (its echo, a
+                // reply) before it is queued, so a consumer never sees an effect before its
+                // cause, and in Wait mode a full queue holds the echo of the line in hand too.
+                int handlerOffset = offset;
+                if (_queueMessages)
+                {
+                    queued = true;
+                    MessageBlock block;
+                    int blockOffset = offset;
+                    if (compacted != null)
+                    {
+                        // The queue owns the compacted copy from here on.
+                        block = new MessageBlock(compacted, pooled: true, this, now, count);
+                        compacted = null;
+                        blockOffset = 0;
+                    }
+                    else
+                    {
+                        block = TakeBlock(array, ref blockOffset, length, count, now, mayKeepArray, out held);
+                    }
+
+                    var enqueue = Queue.EnqueueAsync(block, _frames, blockOffset, count, firstSequence, token);
+                    if (!enqueue.IsCompleted) paused = true;
+                    await enqueue.ConfigureAwait(false);
+                }
+
                 if (_handler != null)
                 {
-                    if (_handlerNeedsMessages)
+                    // A handler not known to be non-blocking must not hold a poller's thread
+                    // (and every other connection on it): it runs on the thread pool. The
+                    // receive loop waits for it, so a connection's batches stay in order.
+                    if (!_handler.RunsInline && ReadinessPoller.OnPollerThread)
                     {
-                        var list = _handlerMessages ?? (_handlerMessages = new List<TcpMessage>());
-                        for (int i = 0; i < count; i++)
-                        {
-                            list.Add(compacted != null
-                                ? new TcpMessage(compacted, _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now)
-                                : new TcpMessage(array, offset + _frames[i].PayloadOffset, _frames[i].PayloadLength, this, firstSequence + i, now));
-                        }
+                        paused = true;
+                        await Task.Yield();
                     }
 
                     Volatile.Write(ref _inHandler, true);
                     try
                     {
-                        await _handler.OnLinesAsync(this, new ReadOnlySequence<byte>(array, offset, length),
-                            (IReadOnlyList<TcpMessage>)_handlerMessages ?? Array.Empty<TcpMessage>(), count, token).ConfigureAwait(false);
+                        var handled = _handler.OnLinesAsync(this, new ReadOnlySequence<byte>(array, handlerOffset, length),
+                            (IReadOnlyList<TcpMessage>)_handlerMessages ?? Array.Empty<TcpMessage>(), count, token);
+                        if (!handled.IsCompleted) paused = true;
+                        await handled.ConfigureAwait(false);
                     }
                     finally
                     {
@@ -356,37 +416,24 @@ namespace PSTcp
                         _handlerMessages?.Clear();
                     }
                 }
-
-                if (_queueMessages)
-                {
-                    queued = true;
-                    MessageBlock block;
-                    if (compacted != null)
-                    {
-                        // The queue owns the compacted copy from here on.
-                        block = new MessageBlock(compacted, pooled: true, this, now, count);
-                        compacted = null;
-                        offset = 0;
-                    }
-                    else
-                    {
-                        block = TakeBlock(array, ref offset, length, count, now, mayKeepArray);
-                    }
-
-                    await Queue.EnqueueAsync(block, _frames, offset, count, firstSequence, token).ConfigureAwait(false);
-                }
             }
             catch when (_queueMessages && !queued)
             {
-                // The echo failed or the connection was aborted mid-batch: what was read but
-                // not queued is counted as dropped, so received = queued + dropped holds.
+                // The connection was aborted before the batch reached the queue: what was read
+                // but not queued is counted as dropped, so received = queued + dropped holds.
                 Queue.CountDropped(this, count);
                 throw;
             }
             finally
             {
                 if (compacted != null) ArrayPool<byte>.Shared.Return(compacted);
+                held?.Release(1);
+                _handlerMessages?.Clear();
             }
+
+            // Paused by its own full queue or a busy handler, the connection wasn't idle: its
+            // idle clock starts again now that it reads again.
+            if (paused) ResumeIdleClock();
         }
 
         /// <summary>
@@ -395,13 +442,17 @@ namespace PSTcp
         /// a new one: no copy. Smaller batches are copied into a pooled array of their size, so
         /// a queued message never pins a 64 KiB array.
         /// </summary>
-        private MessageBlock TakeBlock(byte[] array, ref int offset, int length, int count, long now, bool mayKeepArray)
+        private MessageBlock TakeBlock(byte[] array, ref int offset, int length, int count, long now, bool mayKeepArray, out MessageBlock held)
         {
+            held = null;
             if (mayKeepArray && length >= array.Length / 2 && ReferenceEquals(array, _buffer.Array)
                 && (_handler == null || !_handler.WantsData))
             {
                 _buffer.Detach();
-                return new MessageBlock(array, pooled: true, this, now, count);
+                if (_handler == null) return new MessageBlock(array, pooled: true, this, now, count);
+                // The handler runs after the queueing and reads these bytes: one more reference until it returns.
+                held = new MessageBlock(array, pooled: true, this, now, count + 1);
+                return held;
             }
 
             var copy = ArrayPool<byte>.Shared.Rent(length);

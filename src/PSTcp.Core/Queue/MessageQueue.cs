@@ -82,8 +82,15 @@ namespace PSTcp
         /// <summary>Drops since the last call: a consumer reports them once as a warning.</summary>
         public long TakeUnreportedDrops()
         {
-            long dropped = Interlocked.Read(ref _dropped);
-            return dropped - Interlocked.Exchange(ref _reportedDrops, dropped);
+            // Several consumers may ask at once: each drop is reported by exactly one of them,
+            // and an older read of the count never moves the mark back (no negative report).
+            while (true)
+            {
+                long reported = Interlocked.Read(ref _reportedDrops);
+                long dropped = Interlocked.Read(ref _dropped);
+                if (dropped <= reported) return 0;
+                if (Interlocked.CompareExchange(ref _reportedDrops, dropped, reported) == reported) return dropped - reported;
+            }
         }
 
         /// <summary>Takes the next message, if one is queued.</summary>

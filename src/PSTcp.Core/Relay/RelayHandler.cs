@@ -73,6 +73,8 @@ namespace PSTcp
         // The bytes are forwarded by OnDataAsync; messages are built only for the queue.
         public override bool NeedsMessages => false;
 
+        internal override bool RunsInline => true;
+
         public override ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
             IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken) => default;
 
@@ -243,6 +245,8 @@ namespace PSTcp
         public override bool WantsData => true;
 
         public override bool NeedsMessages => false;
+
+        internal override bool RunsInline => true;
 
         public override ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
             IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken) => default;

@@ -23,6 +23,8 @@ namespace PSTcp
 
         public override bool NeedsMessages => false;
 
+        internal override bool RunsInline => true;
+
         public BroadcastLineHandler(int maxQueuedBytes = DefaultMaxQueuedBytes)
         {
             _maxQueuedBytes = maxQueuedBytes;

@@ -50,12 +50,22 @@ namespace PSTcp
         public virtual ValueTask OnReceiveEndedAsync(TcpConnection connection) => default;
 
         public virtual void OnDisconnected(TcpConnection connection) { }
+
+        /// <summary>
+        /// Whether the handler's calls never block, so they may run inline on the thread that
+        /// read the data (a poller's, shared by many connections). Only the module's own handlers
+        /// say so (echo, broadcast, relay, fixed replies, handing work to its workers); any
+        /// other handler is called on the thread pool, a connection's calls still in order.
+        /// </summary>
+        internal virtual bool RunsInline => false;
     }
 
     /// <summary>Writes every line back to its sender byte for byte, terminator included.</summary>
     public sealed class EchoLineHandler : LineHandler
     {
         public static readonly EchoLineHandler Instance = new EchoLineHandler();
+
+        internal override bool RunsInline => true;
 
         public override bool NeedsMessages => false;
 

@@ -470,7 +470,9 @@ namespace PSTcp
             long now = Stopwatch.GetTimestamp();
             foreach (var connection in _connections.Values)
             {
-                if (now - connection.LastReceiveTimestamp > limit)
+                // Idle is silence while ready to read: a connection paused by its own full
+                // Wait-mode queue or a busy handler is not idle (its clock restarts when it reads again).
+                if (now - connection.LastReceiveTimestamp > limit && connection.IsReadyToRead)
                 {
                     connection.Abort();
                 }

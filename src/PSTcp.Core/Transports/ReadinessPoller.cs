@@ -73,6 +73,9 @@ namespace PSTcp
             thread.Start();
         }
 
+        /// <summary>Whether the calling thread is a poller's (work that may block must leave it).</summary>
+        public static bool OnPollerThread => t_current != null;
+
         /// <summary>Whether this process waits through pollers (Linux, not turned off).</summary>
         public static bool Enabled => s_pollers.Value != null;
 

@@ -439,6 +439,8 @@ namespace PSTcp.Commands
 
             public override bool NeedsMessages => false;
 
+            internal override bool RunsInline => true;
+
             public override void OnConnected(TcpConnection connection)
             {
                 if (!_accepted.TrySetResult(connection)) connection.Abort();

@@ -82,6 +82,9 @@ namespace PSTcp.Commands
             conversation.Start();
         }
 
+        // Hands messages to the conversation's queue (waiting, never blocking).
+        internal override bool RunsInline => true;
+
         public override async ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
             IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken)
         {

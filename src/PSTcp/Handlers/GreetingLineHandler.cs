@@ -31,6 +31,8 @@ namespace PSTcp.Commands
 
         public override bool WantsData => _inner.WantsData;
 
+        internal override bool RunsInline => _inner.RunsInline;
+
         public override void OnConnected(TcpConnection connection)
         {
             _sent.Add(connection, GreetAsync(connection));

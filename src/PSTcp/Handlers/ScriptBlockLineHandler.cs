@@ -22,6 +22,9 @@ namespace PSTcp.Commands
             NewLine = newLine;
         }
 
+        // Posts each batch to the workers and waits without blocking; fixed replies are a lookup.
+        internal override bool RunsInline => true;
+
         /// <summary>Null for a -Reply server whose answers are all fixed strings.</summary>
         protected HandlerWorkers Workers { get; }
 

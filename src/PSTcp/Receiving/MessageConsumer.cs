@@ -279,8 +279,16 @@ namespace PSTcp.Commands
         private string TakeDropWarning()
         {
             long drops = _queue.TakeUnreportedDrops();
-            return drops == 0 ? null :
-                $"{drops:N0} message(s) from {Name} were dropped because its queue was full " +
+            if (drops <= 0) return null;
+            if (_queue.FullMode == QueueFullMode.Wait)
+            {
+                // Wait mode drops nothing for room: these were read when their connection was
+                // closed, reset or stopped before they could be queued.
+                return $"{drops:N0} message(s) from {Name} were dropped because their connection was closed, reset or stopped " +
+                    $"while they waited for room in its full queue (capacity {_queue.Capacity:N0}, mode Wait). Consume faster or raise -QueueCapacity.";
+            }
+
+            return $"{drops:N0} message(s) from {Name} were dropped because its queue was full " +
                 $"(capacity {_queue.Capacity:N0}, mode {_queue.FullMode}). Consume faster, raise -QueueCapacity, or use -QueueFullMode Wait.";
         }
 

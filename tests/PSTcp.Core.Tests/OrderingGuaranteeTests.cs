@@ -1,0 +1,236 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Xunit;
+
+namespace PSTcp.Tests
+{
+    /// <summary>
+    /// Issue 19's cases 2, 4, 7 and 14 in the core (SPEC "Guarantees"): idle accounting, queue
+    /// before echo, relay observation versus forwarding, and where handlers run.
+    /// </summary>
+    public class OrderingGuaranteeTests
+    {
+        private static byte[] Lines(string prefix, int from, int count) =>
+            Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(from, count).Select(i => $"{prefix}{i}\n")));
+
+        // ---- Case 2: idle means the peer is silent while we are ready to read ----
+
+        [Fact]
+        public async Task IdleTimeoutSparesAConnectionPausedByItsFullWaitQueue()
+        {
+            await using var server = new EchoServer(o =>
+            {
+                o.IdleTimeout = TimeSpan.FromMilliseconds(300);
+                o.QueueCapacity = 5;
+                o.QueueFullMode = QueueFullMode.Wait;
+            });
+            using var client = await server.ConnectAsync();
+            await client.SendAsync(Lines("line", 1, 50));
+            // The first messages are queued at once; the rest waits for room, reading paused.
+            await Poll.UntilAsync(() => server.Queue.Count == 5, "the queue to fill");
+            // The consumer is slower than the idle timeout, several times over.
+            await Task.Delay(1200);
+            var messages = await server.TakeAsync(50);
+            Assert.Equal(Enumerable.Range(1, 50).Select(i => $"line{i}"), messages.Select(m => m.Text));
+            Assert.Equal(0, server.Queue.DroppedCount);
+            var echoed = await client.ReadExactlyAsync(Lines("line", 1, 50).Length);
+            Assert.Equal(Lines("line", 1, 50), echoed);
+            // Silent and ready to read, it is idle again: the timeout still closes it.
+            var (rest, end) = await client.ReadToEndAsync();
+            Assert.Empty(rest);
+        }
+
+        private sealed class SlowReplyHandler : LineHandler
+        {
+            private readonly TimeSpan _delay;
+
+            public SlowReplyHandler(TimeSpan delay) => _delay = delay;
+
+            public override bool NeedsMessages => false;
+
+            public override async ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
+                IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken)
+            {
+                var reply = rawLines.ToArray();
+                await Task.Delay(_delay).ConfigureAwait(false);
+                await connection.SendAsync(reply, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        [Fact]
+        public async Task IdleTimeoutSparesAConnectionWhoseHandlerIsBusy()
+        {
+            await using var server = new EchoServer(o => o.IdleTimeout = TimeSpan.FromMilliseconds(300),
+                new SlowReplyHandler(TimeSpan.FromMilliseconds(1200)));
+            using var client = await server.ConnectAsync();
+            await client.SendAsync("question\n");
+            Assert.Equal("question\n", await client.ReadLineTextAsync());
+            var message = Assert.Single(await server.TakeAsync(1));
+            Assert.Equal("question", message.Text);
+            var (_, end) = await client.ReadToEndAsync();
+            Assert.Equal(EndKind.Eof, end);
+        }
+
+        // ---- Case 7: a message is queued before anything is sent because of it ----
+
+        /// <summary>Client A sends line i and waits for its answer, then B sends line i: the consumer sees A's first, always.</summary>
+        private static async Task AssertCausalOrder(EchoServer server, int iterations)
+        {
+            using var a = await server.ConnectAsync();
+            using var b = await server.ConnectAsync();
+            for (int i = 0; i < iterations; i++)
+            {
+                await a.SendAsync($"a{i}\n");
+                Assert.Equal($"a{i}\n", await a.ReadLineTextAsync());
+                await b.SendAsync($"b{i}\n");
+                Assert.Equal($"b{i}\n", await b.ReadLineTextAsync());
+            }
+
+            var texts = (await server.TakeAsync(2 * iterations, TimeSpan.FromSeconds(30))).Select(m => m.Text).ToList();
+            var expected = Enumerable.Range(0, iterations).SelectMany(i => new[] { $"a{i}", $"b{i}" }).ToList();
+            for (int i = 0; i < expected.Count; i++)
+            {
+                Assert.True(expected[i] == texts[i], $"message {i}: expected {expected[i]}, the consumer saw {texts[i]} (…{string.Join(",", texts.Skip(Math.Max(0, i - 3)).Take(6))}…)");
+            }
+        }
+
+        [Fact]
+        public async Task EchoNeverOvertakesItsMessageAcrossConnections()
+        {
+            await using var server = new EchoServer();
+            await AssertCausalOrder(server, 2000);
+        }
+
+        [Fact]
+        public async Task CausalityAcrossTwoConnectionsHoldsForEveryLine()
+        {
+            // A handler that answers and only then finishes (logs, say): the answer must not
+            // be out before its message is queued.
+            await using var server = new EchoServer(handler: new ReplyThenWorkHandler());
+            await AssertCausalOrder(server, 40);
+        }
+
+        private sealed class ReplyThenWorkHandler : LineHandler
+        {
+            public override bool NeedsMessages => false;
+
+            public override async ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
+                IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken)
+            {
+                await connection.SendAsync(rawLines, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(30).ConfigureAwait(false);
+            }
+        }
+
+        [Fact]
+        public async Task WaitModeHoldsTheEchoOfALineUntilItIsQueued()
+        {
+            await using var server = new EchoServer(o =>
+            {
+                o.QueueCapacity = 1;
+                o.QueueFullMode = QueueFullMode.Wait;
+            });
+            using var client = await server.ConnectAsync();
+            await client.SendAsync("first\n");
+            Assert.Equal("first\n", await client.ReadLineTextAsync());
+            await client.SendAsync("second\n");
+            // The queue is full: "second" isn't queued, so it isn't echoed either.
+            Assert.True(await client.StaysQuietAsync(TimeSpan.FromMilliseconds(500)), "the echo of a line that isn't queued went out");
+            Assert.Equal(new[] { "first", "second" }, (await server.TakeAsync(2)).Select(m => m.Text));
+            Assert.Equal("second\n", await client.ReadLineTextAsync());
+        }
+
+        // ---- Case 14: a blocking handler from the public API doesn't hold a poller ----
+
+        private sealed class BlockingHandler : LineHandler
+        {
+            public readonly ManualResetEventSlim Gate = new ManualResetEventSlim();
+
+            public override bool NeedsMessages => false;
+
+            public override ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
+                IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken)
+            {
+                if (rawLines.FirstSpan.StartsWith(Encoding.ASCII.GetBytes("block")))
+                {
+                    // A synchronous wait, as a careless handler does (a lock, a blocking call).
+                    Gate.Wait(TimeSpan.FromSeconds(20));
+                }
+
+                return connection.SendAsync(rawLines, cancellationToken);
+            }
+        }
+
+        [Fact]
+        public async Task BlockingLineHandlerDoesNotStallOtherConnections()
+        {
+            var handler = new BlockingHandler();
+            await using var server = new EchoServer(handler: handler);
+            var clients = new List<RawClient>();
+            try
+            {
+                for (int i = 0; i < 16; i++) clients.Add(await server.ConnectAsync());
+                await clients[0].SendAsync("block\n");
+                await Poll.UntilAsync(() => server.Server.MessagesReceived >= 1, "the blocking line to arrive");
+                var others = clients.Skip(1).Select(async (c, i) =>
+                {
+                    await c.SendAsync($"hello{i}\n");
+                    return await c.ReadLineTextAsync(TimeSpan.FromSeconds(5));
+                }).ToList();
+                var echoes = await Task.WhenAll(others);
+                Assert.Equal(Enumerable.Range(0, 15).Select(i => $"hello{i}\n"), echoes);
+                handler.Gate.Set();
+                Assert.Equal("block\n", await clients[0].ReadLineTextAsync());
+                // The blocked connection's order holds: its next lines come after.
+                await clients[0].SendAsync("after1\nafter2\n");
+                Assert.Equal("after1\n", await clients[0].ReadLineTextAsync());
+                Assert.Equal("after2\n", await clients[0].ReadLineTextAsync());
+            }
+            finally
+            {
+                handler.Gate.Set();
+                foreach (var c in clients) c.Dispose();
+            }
+        }
+
+        [Fact]
+        public async Task SeveralConsumersNeverReportNegativeDrops()
+        {
+            using var fixture = new OriginFixture();
+            var origin = fixture.NewOrigin();
+            var queue = new MessageQueue(4, QueueFullMode.DropOldest);
+            long reported = 0;
+            long negative = 0;
+            using var stop = new CancellationTokenSource();
+            var consumers = Enumerable.Range(0, 4).Select(n => Task.Run(() =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    long drops = queue.TakeUnreportedDrops();
+                    if (drops < 0) Interlocked.Increment(ref negative);
+                    Interlocked.Add(ref reported, drops);
+                    queue.TryRead(out _);
+                }
+            })).ToList();
+            var data = new byte[] { 1, 2, 3 };
+            for (int i = 1; i <= 300_000; i++)
+            {
+                await queue.WriteAsync(Messages.Create(data, origin, i), default);
+            }
+
+            stop.Cancel();
+            await Task.WhenAll(consumers);
+            Assert.Equal(0, Interlocked.Read(ref negative));
+            Interlocked.Add(ref reported, queue.TakeUnreportedDrops());
+            Assert.Equal(queue.DroppedCount, Interlocked.Read(ref reported));
+            Assert.True(queue.DroppedCount > 0, "the test needs drops");
+        }
+    }
+}
