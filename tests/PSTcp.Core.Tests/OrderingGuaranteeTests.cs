@@ -78,6 +78,81 @@ namespace PSTcp.Tests
             Assert.Equal(EndKind.Eof, end);
         }
 
+        // ---- Case 4: a relay forwards bytes exactly, whatever its observation does ----
+
+        [Fact]
+        public async Task RelayForwardsALineOverTheLimitWholeAndObservesItTruncated()
+        {
+            var target = new TcpListener(IPAddress.Loopback, 0);
+            target.Start();
+            try
+            {
+                var relayHandler = new RelayHandler("127.0.0.1", ((IPEndPoint)target.LocalEndpoint).Port,
+                    new ConnectionOptions(), TimeSpan.FromSeconds(5), queueMessages: true);
+                await using var relay = new EchoServer(o => o.AcceptedDirection = MessageDirection.ClientToTarget, relayHandler);
+                int limit = relay.Options.MaxLineLength;
+                var random = new Random(4);
+                byte[] LongLine(int length)
+                {
+                    var line = new byte[length + 1];
+                    for (int i = 0; i < length; i++) line[i] = (byte)('a' + random.Next(26));
+                    line[length] = (byte)'\n';
+                    return line;
+                }
+
+                using var client = await relay.ConnectAsync();
+                using var peer = await Poll.WithTimeout(target.AcceptSocketAsync(), "the relay's target connection");
+                var peerStream = new NetworkStream(peer);
+
+                // Target to client: a 100 KB line, then an ordinary one.
+                var down = Bytes.Concat(LongLine(100_000), Encoding.ASCII.GetBytes("after\n"));
+                var sending = peer.SendAsync(new ArraySegment<byte>(down), SocketFlags.None);
+                Assert.Equal(down, await client.ReadExactlyAsync(down.Length));
+                await Poll.WithTimeout(sending, "the target's send");
+
+                // Client to target: the same, the other way.
+                var up = Bytes.Concat(LongLine(70_000), Encoding.ASCII.GetBytes("later\n"));
+                await client.SendAsync(up);
+                var got = new byte[up.Length];
+                using (var cts = new CancellationTokenSource(Poll.DefaultTimeout))
+                {
+                    await peerStream.ReadExactlyAsync(got, cts.Token);
+                }
+
+                Assert.Equal(up, got);
+
+                var messages = await relay.TakeAsync(4);
+                var fromTarget = messages.Where(m => m.Direction == MessageDirection.TargetToClient).ToList();
+                var fromClient = messages.Where(m => m.Direction == MessageDirection.ClientToTarget).ToList();
+                Assert.Equal(2, fromTarget.Count);
+                Assert.True(fromTarget[0].Truncated);
+                Assert.Equal(down.Take(limit).ToArray(), fromTarget[0].Data);
+                Assert.False(fromTarget[1].Truncated);
+                Assert.Equal("after", fromTarget[1].Text);
+                Assert.Equal(2, fromClient.Count);
+                Assert.True(fromClient[0].Truncated);
+                Assert.Equal(up.Take(limit).ToArray(), fromClient[0].Data);
+                Assert.Equal("later", fromClient[1].Text);
+
+                // Observation closed nothing and reported nothing: the pair still relays.
+                Assert.Equal(0, relay.Server.ErrorCount);
+                await client.SendAsync("ping\n");
+                var ping = new byte[5];
+                using (var cts = new CancellationTokenSource(Poll.DefaultTimeout))
+                {
+                    await peerStream.ReadExactlyAsync(ping, cts.Token);
+                }
+
+                Assert.Equal("ping\n", Encoding.ASCII.GetString(ping));
+                await peer.SendAsync(Encoding.ASCII.GetBytes("pong\n"), SocketFlags.None);
+                Assert.Equal("pong\n", await client.ReadLineTextAsync());
+            }
+            finally
+            {
+                target.Stop();
+            }
+        }
+
         // ---- Case 7: a message is queued before anything is sent because of it ----
 
         /// <summary>Client A sends line i and waits for its answer, then B sends line i: the consumer sees A's first, always.</summary>

@@ -50,6 +50,9 @@ namespace PSTcp
         private volatile bool _stopping;
         private bool _inHandler;
         private bool _awaitingProxyHeader;
+        // A relay's side: its bytes are forwarded as read, and framing only observes them.
+        private readonly bool _forwardsBytes;
+        private Observing _observing;
         private bool _closeRequested;
         private bool _resetRequested;
 
@@ -206,23 +209,109 @@ namespace PSTcp
         /// <summary>Frames every complete message held and dispatches them; false when the connection must close.</summary>
         private async ValueTask<bool> FrameAndDispatchAsync(CancellationToken token)
         {
-            // The bytes stay in the buffer's array until the next read, even once consumed.
-            var array = _buffer.Array;
-            int batchStart = _buffer.Start;
-            var status = FrameBatch(out int count, out int batchLength);
-            if (count > 0)
+            while (true)
             {
-                await DispatchAsync(array, batchStart, batchLength, count, mayKeepArray: true, token).ConfigureAwait(false);
-            }
+                if (_observing != Observing.Framing && !SkipUnobserved()) return true;
 
-            if (status == FrameStatus.TooLong || status == FrameStatus.Invalid)
-            {
+                // The bytes stay in the buffer's array until the next read, even once consumed.
+                var array = _buffer.Array;
+                int batchStart = _buffer.Start;
+                var status = FrameBatch(out int count, out int batchLength);
+                if (count > 0)
+                {
+                    await DispatchAsync(array, batchStart, batchLength, count, mayKeepArray: true, token).ConfigureAwait(false);
+                }
+
+                if (status != FrameStatus.TooLong && status != FrameStatus.Invalid) return true;
+                if (_forwardsBytes)
+                {
+                    // A relay only observes: the bytes are forwarded whatever the framing thinks of them.
+                    await ObserveOverLimitAsync(status, final: false, token).ConfigureAwait(false);
+                    continue;
+                }
+
                 Fail(new TcpException(TcpErrorKind.LineTooLong,
                     $"Connection {Id} from {RemoteEndPoint} sent {MessageFraming.Describe(status, _framer, Framing.MaxMessageLength)}; the connection was closed."));
                 return false;
             }
+        }
 
-            return true;
+        /// <summary>What the framing of a connection that forwards its bytes (a relay's side) does now.</summary>
+        private enum Observing
+        {
+            /// <summary>Messages are framed and queued.</summary>
+            Framing,
+            /// <summary>Inside a message over the limit, already observed truncated: its rest is passed over up to its terminator.</summary>
+            SkippingRest,
+            /// <summary>The framing lost its place (a bad or overlong length): nothing more is observed; the bytes are still forwarded.</summary>
+            Stopped,
+        }
+
+        /// <summary>
+        /// A relay's side met a message over -MaxMessageLength (or bytes its framing can't
+        /// read): it never closes for that. A terminated message is observed truncated (its
+        /// first MaxMessageLength bytes, <see cref="TcpMessage.Truncated"/>), and framing goes on
+        /// after its terminator; any other framing can't find its place again, so observation
+        /// stops, which is reported once as an error. The bytes are forwarded whole either way.
+        /// </summary>
+        private async ValueTask ObserveOverLimitAsync(FrameStatus status, bool final, CancellationToken token)
+        {
+            int limit = Framing.MaxMessageLength;
+            if (status == FrameStatus.TooLong && _framer is TerminatorFramer && _buffer.Length > limit)
+            {
+                var data = new byte[limit];
+                Buffer.BlockCopy(_buffer.Array, _buffer.Start, data, 0, limit);
+                // Framing resumes after the message's terminator, searched from its start.
+                _framer.Reset();
+                _observing = final ? Observing.Stopped : Observing.SkippingRest;
+                await QueueTruncatedAsync(data, token).ConfigureAwait(false);
+                return;
+            }
+
+            _observing = Observing.Stopped;
+            _buffer.Consume(_buffer.Length);
+            var error = new TcpException(TcpErrorKind.LineTooLong,
+                $"Connection {Id} with {RemoteEndPoint} sent {MessageFraming.Describe(status, _framer, limit)}; its messages are no longer observed (the relay still forwards every byte).");
+            if (Server != null) Server.RecordError(error, this);
+            else ErrorReported?.Invoke(this, new TcpErrorEventArgs(error, this));
+        }
+
+        /// <summary>Queues the observed first bytes of a message over the limit, marked truncated.</summary>
+        private async ValueTask QueueTruncatedAsync(byte[] data, CancellationToken token)
+        {
+            Interlocked.Exchange(ref _lastReceiveTimestamp, System.Diagnostics.Stopwatch.GetTimestamp());
+            Interlocked.Increment(ref _messagesReceived);
+            Server?.CountMessagesReceived(1);
+            long sequence = ++_sequence;
+            if (!_queueMessages) return;
+            var block = new MessageBlock(data, pooled: false, this, DateTime.UtcNow.Ticks, 1) { Truncated = true };
+            var frames = new[] { new Frame(0, data.Length, data.Length) };
+            try
+            {
+                await Queue.EnqueueAsync(block, frames, 0, 1, sequence, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Wait mode: the read after this one is still forwarded only once this is queued.
+                ResumeIdleClock();
+            }
+        }
+
+        /// <summary>Passes over bytes not to be framed; true when framing may go on with what is left.</summary>
+        private bool SkipUnobserved()
+        {
+            if (_observing == Observing.SkippingRest && _framer is TerminatorFramer terminated)
+            {
+                int skip = terminated.SkipToTerminator(_buffer.Unconsumed, out bool found);
+                _buffer.Consume(skip);
+                if (!found) return false;
+                _framer.Reset();
+                _observing = Observing.Framing;
+                return true;
+            }
+
+            _buffer.Consume(_buffer.Length);
+            return false;
         }
 
         /// <summary>
@@ -282,11 +371,17 @@ namespace PSTcp
 
         private async ValueTask EndOfStreamAsync(CancellationToken token)
         {
+            // The rest of a message observed truncated, or bytes no longer observed: nothing to frame.
+            if (_observing != Observing.Framing) _buffer.Consume(_buffer.Length);
             if (_buffer.Length > 0)
             {
                 int start = _buffer.Start;
                 var status = _framer.TryReadFinal(_buffer.Unconsumed, out var frame);
-                if (status == FrameStatus.TooLong || status == FrameStatus.Invalid)
+                if ((status == FrameStatus.TooLong || status == FrameStatus.Invalid) && _forwardsBytes)
+                {
+                    await ObserveOverLimitAsync(status, final: true, token).ConfigureAwait(false);
+                }
+                else if (status == FrameStatus.TooLong || status == FrameStatus.Invalid)
                 {
                     Fail(new TcpException(TcpErrorKind.LineTooLong,
                         $"Connection {Id} from {RemoteEndPoint} sent {MessageFraming.Describe(status, _framer, Framing.MaxMessageLength)} at its end."));

@@ -58,6 +58,7 @@ namespace PSTcp
             // counts them and enforces the limit.
             _queueMessages = server == null ? queueMessages : server.Options.QueueMessages;
             _handlerNeedsMessages = handler != null && handler.NeedsMessages;
+            _forwardsBytes = handler != null && handler.WantsData;
             Id = Interlocked.Increment(ref s_nextId);
             Name = string.IsNullOrEmpty(options.Name) || server != null ? "Connection" + Id : options.Name;
             RemoteEndPoint = socket.RemoteEndPoint;

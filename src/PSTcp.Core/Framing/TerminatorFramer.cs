@@ -41,6 +41,20 @@ namespace PSTcp.Framing
 
         public override void Reset() => _searched = 0;
 
+        /// <summary>
+        /// Inside a message over the limit (<paramref name="buffer"/> starts where it starts, or
+        /// where the last skip stopped): how many bytes to pass over, its terminator included
+        /// when <paramref name="found"/>; else all but what may begin a terminator (whole code units).
+        /// </summary>
+        internal int SkipToTerminator(ReadOnlySpan<byte> buffer, out bool found)
+        {
+            int end = IndexOfTerminator(buffer, 0);
+            found = end >= 0;
+            if (found) return end + _terminator.Length;
+            int skip = Math.Max(0, buffer.Length - _terminator.Length + 1);
+            return skip - skip % _alignment;
+        }
+
         /// <summary>The rules, once: find the terminator (resuming the last search), strip, check the limit.</summary>
         private FrameStatus Next(ReadOnlySpan<byte> buffer, out Frame frame)
         {

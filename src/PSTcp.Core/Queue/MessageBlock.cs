@@ -33,6 +33,9 @@ namespace PSTcp
 
         public long UtcTicks { get; }
 
+        /// <summary>A block of one message: the first bytes of one over the limit (a relay's observation).</summary>
+        public bool Truncated { get; set; }
+
         /// <summary>Messages that still point into the block.</summary>
         internal int References => Volatile.Read(ref _references);
 

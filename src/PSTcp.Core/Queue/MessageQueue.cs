@@ -123,6 +123,7 @@ namespace PSTcp
             writable?.TrySetResult(true);
             // The message gets its own copy of its bytes, then the block may go back to the pool.
             message = new TcpMessage(block.Array, entry.Offset, entry.Length, block.Origin, entry.Sequence, block.UtcTicks);
+            if (block.Truncated) message.Truncated = true;
             block.Release(1);
             return true;
         }

@@ -62,6 +62,12 @@ namespace PSTcp
         /// <summary>Inbound, or on a relay which side sent it (ClientToTarget, TargetToClient).</summary>
         public MessageDirection Direction => Origin.Direction;
 
+        /// <summary>
+        /// Whether the message was longer than -MaxMessageLength and <see cref="Data"/> holds only
+        /// its first bytes: a relay observes such a message so, and forwards it whole.
+        /// </summary>
+        public bool Truncated { get; internal set; }
+
         /// <summary>1, 2, 3 … per connection, in arrival order.</summary>
         public long Sequence { get; }
 
