@@ -646,23 +646,23 @@ namespace PSTcp.Tests
             });
             using var client = await server.ConnectAsync();
 
-            // The handler echoes a batch before queueing it: lines 1..capacity+1 are echoed,
-            // and the connection then waits for room with line capacity+1 in hand.
-            for (int i = 1; i <= capacity + 1; i++)
+            // A batch is queued before it is echoed (issue 19 case 7): lines 1..capacity are
+            // echoed; then the connection waits for room with line capacity+1 in hand, unechoed.
+            for (int i = 1; i <= capacity; i++)
             {
                 await client.SendAsync($"line {i}\n");
                 Assert.Equal($"line {i}\n", await client.ReadLineTextAsync());
             }
 
             await Poll.UntilAsync(() => server.Server.QueueLength == capacity, "queue full");
-            await client.SendAsync(string.Concat(Enumerable.Range(capacity + 2, total - capacity - 1).Select(i => $"line {i}\n")));
+            await client.SendAsync(string.Concat(Enumerable.Range(capacity + 1, total - capacity).Select(i => $"line {i}\n")));
             Assert.True(await client.StaysQuietAsync(TimeSpan.FromMilliseconds(300)), "echoes kept flowing with a full Wait-mode queue");
             Assert.Equal(capacity, server.Server.QueueLength);
             Assert.Equal(0, server.Server.MessagesDropped);
 
             // A consumer drains: everything resumes.
             var consumer = server.TakeAsync(total);
-            for (int i = capacity + 2; i <= total; i++)
+            for (int i = capacity + 1; i <= total; i++)
             {
                 Assert.Equal($"line {i}\n", await client.ReadLineTextAsync());
             }
