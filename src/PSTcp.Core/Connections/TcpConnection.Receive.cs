@@ -10,8 +10,8 @@ namespace PSTcp
 {
     /// <summary>
     /// The receive loop: one loop per connection reads into a <see cref="ReceiveBuffer"/>,
-    /// frames what it can with the connection's <see cref="Framer"/>, hands the batch to the
-    /// handler (echo, for servers), queues it, and only then reads again, so backpressure
+    /// frames what it can with the connection's <see cref="Framer"/>, queues the batch, hands it
+    /// to the handler (echo, for servers), and only then reads again, so backpressure
     /// (a full Wait-mode queue, a slow handler, a peer that doesn't read its echoes) simply
     /// pauses reading and TCP pushes back on the sender.
     /// </summary>
@@ -416,7 +416,7 @@ namespace PSTcp
 
         /// <summary>
         /// Hands <paramref name="count"/> framed messages (the bytes <paramref name="array"/>[offset..+length],
-        /// <see cref="_frames"/> offset from there) to the handler, then the queue; with
+        /// <see cref="_frames"/> offset from there) to the queue, then the handler (nothing is sent because of a message before it is queued); with
         /// <paramref name="mayKeepArray"/> the queue may take the receive buffer's array itself
         /// rather than a copy.
         /// </summary>

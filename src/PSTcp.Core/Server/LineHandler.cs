@@ -9,7 +9,9 @@ namespace PSTcp
     /// <summary>
     /// What a server does with the lines a connection sends. Called once per batch of complete
     /// lines read together, in order, never concurrently for one connection; the messages are
-    /// queued for consumers after the handler returns.
+    /// queued for consumers before the handler is called, so nothing it sends can overtake them.
+    /// A handler outside this module is called on the thread pool (it may block); the module's
+    /// own, which never block, run on the thread that read the data (<see cref="RunsInline"/>).
     /// </summary>
     public abstract class LineHandler
     {
