@@ -153,6 +153,52 @@ namespace PSTcp.Tests
             }
         }
 
+        [Fact]
+        public async Task RelayWhoseLengthFramingLosesItsPlaceStopsObservingButForwardsEverything()
+        {
+            var target = new TcpListener(IPAddress.Loopback, 0);
+            target.Start();
+            try
+            {
+                var relayHandler = new RelayHandler("127.0.0.1", ((IPEndPoint)target.LocalEndpoint).Port,
+                    new ConnectionOptions(), TimeSpan.FromSeconds(5), queueMessages: true);
+                await using var relay = new EchoServer(o =>
+                {
+                    o.AcceptedDirection = MessageDirection.ClientToTarget;
+                    o.Framing = Framing.FramingKind.LengthPrefix;
+                    o.PrefixSize = 4;
+                    o.MaxLineLength = 100;
+                }, relayHandler);
+                using var client = await relay.ConnectAsync();
+                using var peer = await Poll.WithTimeout(target.AcceptSocketAsync(), "the relay's target connection");
+                var small = new byte[] { 0, 0, 0, 2, (byte)'o', (byte)'k' };
+                var big = Bytes.Concat(new byte[] { 0, 0, 2, 0 }, Enumerable.Repeat((byte)'z', 512).ToArray());
+                var after = new byte[] { 0, 0, 0, 3, (byte)'a', (byte)'b', (byte)'c' };
+                var up = Bytes.Concat(small, big, after);
+                await client.SendAsync(up);
+                var got = new byte[up.Length];
+                using (var cts = new CancellationTokenSource(Poll.DefaultTimeout))
+                {
+                    await new NetworkStream(peer).ReadExactlyAsync(got, cts.Token);
+                }
+
+                Assert.Equal(up, got);
+                Assert.Equal("ok", Assert.Single(await relay.TakeAsync(1)).Text);
+                // Reported once, as an error that says the bytes still went through.
+                await Poll.UntilAsync(() => relay.Server.ErrorCount == 1, "the observation error");
+                Assert.Equal(TcpErrorKind.LineTooLong, relay.Server.LastError.Kind);
+                Assert.Contains("forwards", relay.Server.LastError.Message);
+                // The pair still relays, both ways.
+                await peer.SendAsync(new byte[] { 0, 0, 0, 1, (byte)'!' }, SocketFlags.None);
+                Assert.Equal(new byte[] { 0, 0, 0, 1, (byte)'!' }, await client.ReadExactlyAsync(5));
+                Assert.Equal(1, relay.Server.ErrorCount);
+            }
+            finally
+            {
+                target.Stop();
+            }
+        }
+
         // ---- Case 7: a message is queued before anything is sent because of it ----
 
         /// <summary>Client A sends line i and waits for its answer, then B sends line i: the consumer sees A's first, always.</summary>
