@@ -5,7 +5,7 @@ using System.Text;
 namespace PSTcp.Commands
 {
     /// <summary>Connect-TcpEndpoint: opens a client connection whose incoming lines are queued.</summary>
-    [Cmdlet(VerbsCommunications.Connect, "TcpEndpoint", DefaultParameterSetName = ToHost)]
+    [Cmdlet(VerbsCommunications.Connect, "TcpEndpoint", DefaultParameterSetName = ToHost, HelpUri = HelpLinks.Base + "Connect-TcpEndpoint.md")]
     [OutputType(typeof(TcpConnection))]
     public sealed class ConnectTcpEndpointCommand : FramingCmdlet, IDynamicParameters
     {

@@ -8,7 +8,7 @@ namespace PSTcp.Commands
     /// Disconnect-TcpEndpoint: flushes what was sent and closes gracefully; past -Timeout (a
     /// send stuck on a peer that never reads) it resets the connection and says so.
     /// </summary>
-    [Cmdlet(VerbsCommunications.Disconnect, "TcpEndpoint", SupportsShouldProcess = true)]
+    [Cmdlet(VerbsCommunications.Disconnect, "TcpEndpoint", SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Disconnect-TcpEndpoint.md")]
     [OutputType(typeof(TcpConnection))]
     public sealed class DisconnectTcpEndpointCommand : TcpCmdlet
     {

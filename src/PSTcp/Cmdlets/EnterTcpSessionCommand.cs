@@ -15,7 +15,7 @@ namespace PSTcp.Commands
     /// finished", "the peer closed" and Ctrl+C, so every write happens on this thread and a
     /// peer that pushes back never deadlocks the session against its own unread messages.
     /// </summary>
-    [Cmdlet(VerbsCommon.Enter, "TcpSession", DefaultParameterSetName = ToHost)]
+    [Cmdlet(VerbsCommon.Enter, "TcpSession", DefaultParameterSetName = ToHost, HelpUri = HelpLinks.Base + "Enter-TcpSession.md")]
     [OutputType(typeof(TcpMessage))]
     public sealed class EnterTcpSessionCommand : TcpCmdlet, IDisposable
     {

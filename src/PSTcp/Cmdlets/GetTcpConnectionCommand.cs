@@ -5,7 +5,7 @@ using System.Management.Automation;
 namespace PSTcp.Commands
 {
     /// <summary>Get-TcpConnection: client connections, or the connections a server accepted.</summary>
-    [Cmdlet(VerbsCommon.Get, "TcpConnection", DefaultParameterSetName = ByName)]
+    [Cmdlet(VerbsCommon.Get, "TcpConnection", DefaultParameterSetName = ByName, HelpUri = HelpLinks.Base + "Get-TcpConnection.md")]
     [OutputType(typeof(TcpConnection))]
     public sealed class GetTcpConnectionCommand : TcpCmdlet
     {

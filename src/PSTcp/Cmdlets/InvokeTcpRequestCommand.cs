@@ -10,7 +10,7 @@ namespace PSTcp.Commands
     /// messages, up to a match of -Until, or -ByteCount bytes of a Raw stream. With -HostName and
     /// -Port it connects first and closes after.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Invoke, "TcpRequest", DefaultParameterSetName = ToHost)]
+    [Cmdlet(VerbsLifecycle.Invoke, "TcpRequest", DefaultParameterSetName = ToHost, HelpUri = HelpLinks.Base + "Invoke-TcpRequest.md")]
     [OutputType(typeof(TcpMessage))]
     public sealed class InvokeTcpRequestCommand : FramingCmdlet, IDynamicParameters
     {

@@ -10,7 +10,7 @@ namespace PSTcp.Commands
     /// connection's framing (or unframed with -Raw), batched like Send-TcpLine. To a connection,
     /// or to -HostName/-Port with the framing parameters (connect, send, close).
     /// </summary>
-    [Cmdlet(VerbsCommunications.Send, "TcpMessage", DefaultParameterSetName = ToConnection)]
+    [Cmdlet(VerbsCommunications.Send, "TcpMessage", DefaultParameterSetName = ToConnection, HelpUri = HelpLinks.Base + "Send-TcpMessage.md")]
     [OutputType(typeof(TcpConnection))]
     public sealed class SendTcpMessageCommand : FramingCmdlet, IDisposable, IDynamicParameters
     {

@@ -3,7 +3,7 @@ using System.Management.Automation;
 namespace PSTcp.Commands
 {
     /// <summary>Start-TcpEchoServer: listens and echoes every line back, queuing it for consumers.</summary>
-    [Cmdlet(VerbsLifecycle.Start, "TcpEchoServer")]
+    [Cmdlet(VerbsLifecycle.Start, "TcpEchoServer", HelpUri = HelpLinks.Base + "Start-TcpEchoServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed class StartTcpEchoServerCommand : ServerCommandBase
     {

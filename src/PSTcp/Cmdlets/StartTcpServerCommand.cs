@@ -11,7 +11,7 @@ namespace PSTcp.Commands
     /// (-Reply) answers each message, framed, or (-Broadcast) a hub relaying each line to every
     /// other client. Same limits, queue and consumer jobs as Start-TcpEchoServer.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Start, "TcpServer", DefaultParameterSetName = WithScriptBlock)]
+    [Cmdlet(VerbsLifecycle.Start, "TcpServer", DefaultParameterSetName = WithScriptBlock, HelpUri = HelpLinks.Base + "Start-TcpServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed partial class StartTcpServerCommand : ServerCommandBase
     {

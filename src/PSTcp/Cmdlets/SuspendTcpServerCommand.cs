@@ -45,7 +45,7 @@ namespace PSTcp.Commands
     /// with -Mode Timeout, left unanswered, while the listener keeps the port; open connections
     /// go on. State is Suspended until Resume-TcpServer.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Suspend, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = "Server")]
+    [Cmdlet(VerbsLifecycle.Suspend, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = "Server", HelpUri = HelpLinks.Base + "Suspend-TcpServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed class SuspendTcpServerCommand : ServerSelectionCmdlet
     {
@@ -71,7 +71,7 @@ namespace PSTcp.Commands
     }
 
     /// <summary>Resume-TcpServer: a suspended server takes connections again.</summary>
-    [Cmdlet(VerbsLifecycle.Resume, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = "Server")]
+    [Cmdlet(VerbsLifecycle.Resume, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = "Server", HelpUri = HelpLinks.Base + "Resume-TcpServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed class ResumeTcpServerCommand : ServerSelectionCmdlet
     {
