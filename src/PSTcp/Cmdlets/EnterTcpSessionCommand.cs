@@ -69,6 +69,7 @@ namespace PSTcp.Commands
 
         [Parameter(ParameterSetName = Listening)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(AddressCompleter))]
         public string Address { get; set; } = "127.0.0.1";
 
         /// <summary>Lines to send; piped lines are sent as they come, and their end is the end of input.</summary>
@@ -79,6 +80,7 @@ namespace PSTcp.Commands
 
         [Parameter]
         [ValidateNotNull]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; } = "\n";
 
         /// <summary>-HostName: the connect timeout (default 10 s). -Listen: how long to wait for the client (default: until Ctrl+C).</summary>

@@ -24,6 +24,7 @@ namespace PSTcp.Commands
         /// <summary>List this server's accepted connections instead of client connections.</summary>
         [Parameter(ValueFromPipeline = true)]
         [ServerTransformation]
+        [ArgumentCompleter(typeof(ServerCompleter))]
         public TcpServer Server { get; set; }
 
         protected override void ProcessRecord()

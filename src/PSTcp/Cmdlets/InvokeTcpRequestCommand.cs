@@ -99,6 +99,7 @@ namespace PSTcp.Commands
         /// <summary>Line framing: the terminator after each request message (default LF).</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; }
 
         protected override void EndProcessing()

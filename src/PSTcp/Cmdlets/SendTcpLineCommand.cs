@@ -137,6 +137,7 @@ namespace PSTcp.Commands
 
         [Parameter]
         [ValidateNotNull]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; } = "\n";
 
         [Parameter]

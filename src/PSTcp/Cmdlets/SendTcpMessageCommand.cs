@@ -76,6 +76,7 @@ namespace PSTcp.Commands
         /// <summary>Line framing: the terminator after each message (default LF as encoded).</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; }
 
         /// <summary>Send the bytes as they are, without the connection's framing.</summary>

@@ -17,6 +17,7 @@ namespace PSTcp.Commands
 
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(AddressCompleter))]
         public string Address { get; set; } = "127.0.0.1";
 
         [Parameter]

@@ -45,6 +45,7 @@ namespace PSTcp.Commands
         [Parameter(ParameterSetName = WithReply)]
         [Parameter(ParameterSetName = WithConversation)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; } = "\n";
 
         /// <summary>Most handlers running at once (long-lived runspaces, started as needed).</summary>

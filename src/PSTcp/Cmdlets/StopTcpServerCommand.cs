@@ -21,6 +21,7 @@ namespace PSTcp.Commands
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = ByObject)]
         [ServerTransformation]
+        [ArgumentCompleter(typeof(ServerCompleter))]
         public TcpServer[] Server { get; set; }
 
         [Parameter(Mandatory = true, ParameterSetName = ByName)]

@@ -104,6 +104,44 @@ namespace PSTcp.Commands
             return found;
         }
 
+        /// <summary>Connections by id (client ones and accepted ones), in order; each id that names none is reported (ConnectionNotFound).</summary>
+        public static List<TcpConnection> ConnectionsById(IEnumerable<int> ids, Action<ErrorRecord> writeError)
+        {
+            var found = new List<TcpConnection>();
+            foreach (var id in ids)
+            {
+                var connection = FindConnection(id);
+                if (connection == null)
+                    writeError(TcpErrors.From(TcpErrorKind.ConnectionNotFound, $"No connection has Id {id}.", id));
+                else
+                    found.Add(connection);
+            }
+
+            return found;
+        }
+
+        /// <summary>
+        /// Client connections whose name matches each pattern (wildcards, case-insensitive); a
+        /// name without wildcards that matches none is reported (ConnectionNotFound).
+        /// </summary>
+        public static List<TcpConnection> ConnectionsByName(IEnumerable<string> names, Action<ErrorRecord> writeError)
+        {
+            var found = new List<TcpConnection>();
+            foreach (var name in names)
+            {
+                var pattern = WildcardPattern.Get(name, WildcardOptions.IgnoreCase);
+                var matches = Clients.Where(c => pattern.IsMatch(c.Name ?? string.Empty)).ToList();
+                if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
+                {
+                    writeError(TcpErrors.From(TcpErrorKind.ConnectionNotFound, $"No connection is named '{name}'.", name));
+                }
+
+                found.AddRange(matches.Where(c => !found.Contains(c)));
+            }
+
+            return found;
+        }
+
         /// <summary>Stops everything: Remove-Module must leave no socket bound and no job running.</summary>
         public static void Shutdown()
         {
