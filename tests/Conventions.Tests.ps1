@@ -156,6 +156,10 @@ Describe 'Completion of -<Parameter> on <Command>' -ForEach $NewLineCases {
         # Each choice is a string PowerShell reads back as that terminator.
         foreach ($choice in $offered) { (Invoke-Expression $choice).Length | Should -BeGreaterThan 0 }
         (Invoke-Expression '"`r`n"') | Should -BeExactly "`r`n"
+        # A string begun narrows it.
+        $narrowed = Get-Completion ("$(Get-Prefix $Command) -$Parameter " + '"`r')
+        $narrowed | Should -Contain '"`r`n"'
+        $narrowed | Should -Not -Contain '"`n"'
     }
 }
 

@@ -97,10 +97,14 @@ namespace PSTcp.Commands
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)
         {
+            // Inside a double-quoted string PowerShell hands over its value ("`r" is a CR):
+            // a choice matches what was typed either way.
             var word = (wordToComplete ?? string.Empty).Trim('\'', '"');
             foreach (var choice in s_choices)
             {
-                if (choice.Key.Trim('"').StartsWith(word, StringComparison.Ordinal))
+                var literal = choice.Key.Trim('"');
+                var value = literal.Replace("`n", "\n").Replace("`r", "\r").Replace("`0", "\0");
+                if (literal.StartsWith(word, StringComparison.Ordinal) || value.StartsWith(word, StringComparison.Ordinal))
                 {
                     yield return new CompletionResult(choice.Key, choice.Key, CompletionResultType.ParameterValue, choice.Value);
                 }
