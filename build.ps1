@@ -3,7 +3,8 @@
 .SYNOPSIS
     Builds, tests and demonstrates PSTcp.
 .DESCRIPTION
-    Build    (default) compile the core and the cmdlets and assemble out/PSTcp.
+    Build    (default) compile the core and the cmdlets and assemble out/PSTcp, and the
+             updatable help (HelpInfo.xml, .zip and .cab) in out/PSTcpHelp.
     Test     build (skipped when no input changed since the last build), run the xunit tests of the core and the Pester tests, print
              "Tests: N passed, N failed" and exit non-zero on any failure.
     Demo     the seed's scenario end to end: echo server, consumer job, client (builds first
@@ -118,6 +119,8 @@ function Invoke-Build([string] $Fingerprint) {
     $helpBuilder = Join-Path $Root 'build/HelpBuilder.ps1'
     if (Test-Path $helpBuilder) {
         & $helpBuilder -Source (Join-Path $Root 'module/help') -Destination (Join-Path $ModuleOut 'en-US')
+        # Updatable help (HelpInfo.xml, the .zip and the .cab) that Update-Help -SourcePath installs.
+        & (Join-Path $Root 'build/Help/Updatable.ps1') -ModulePath $ModuleOut -Destination (Join-Path $Out 'PSTcpHelp')
     }
     Set-Content -LiteralPath $BuildStamp -Value $Fingerprint
     Write-Host "Built $ModuleOut"

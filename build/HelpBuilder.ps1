@@ -142,7 +142,7 @@ $commands = foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdle
         }
     }
     [ordered]@{
-        Name = $cmd.Name; Verb = $cmd.Verb; Noun = $cmd.Noun; HelpFile = $cmd.HelpFile
+        Name = $cmd.Name; Verb = $cmd.Verb; Noun = $cmd.Noun; HelpFile = $cmd.HelpFile; HelpUri = $cmd.HelpUri
         SupportsShouldProcess = [bool]$cmdletAttribute.SupportsShouldProcess
         DefaultParameterSet = $cmd.DefaultParameterSet
         OutputTypes = @($cmd.OutputType | ForEach-Object { if ($_.Type) { Get-TypeName $_.Type } else { $_.Name } })

@@ -7,6 +7,9 @@
     Copyright            = '(c) PSTcp contributors. MIT License.'
     Description          = 'Scriptable TCP messaging: echo servers, clients and background consumer jobs for lines over TCP, as compiled cmdlets.'
     PowerShellVersion    = '5.1'
+    # Update-Help reads PSTcp_<GUID>_HelpInfo.xml here: the build's out/PSTcpHelp, published with
+    # each release (Update-Help -SourcePath installs the same files offline).
+    HelpInfoURI          = 'https://github.com/PSTcp/PSTcp/releases/latest/download/'
     CompatiblePSEditions = @('Core', 'Desktop')
     FormatsToProcess     = @('PSTcp.format.ps1xml')
     TypesToProcess       = @('PSTcp.types.ps1xml')
@@ -39,6 +42,7 @@
         PSData = @{
             Tags         = @('TCP', 'Sockets', 'Network', 'Echo', 'Server', 'Client', 'TLS', 'Pester', 'Testing', 'PSEdition_Core', 'PSEdition_Desktop', 'Windows', 'Linux', 'MacOS')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
+            ProjectUri   = 'https://github.com/PSTcp/PSTcp'
             ReleaseNotes = @'
 0.1.0 - first release.
 - Start-TcpEchoServer: a line echo server (LF framing, CRLF tolerated, byte-exact echo) that queues every line as a TcpMessage.

@@ -36,3 +36,24 @@ Describe 'README examples' {
         }
     }
 }
+
+Describe "README's own-Pester-tests example" {
+    It 'runs under Invoke-Pester from the repository root, as the README says, and passes' {
+        $readme = Get-Content (Join-Path $root 'README.md') -Raw
+        $blocks = @([regex]::Matches($readme, '(?s)```powershell\r?\n(.*?)```') | ForEach-Object { $_.Groups[1].Value } |
+                Where-Object { $_ -match '\bDescribe\b' -and $_ -match 'Invoke-Pester -Path' })
+        $blocks | Should -HaveCount 1
+        $testFile = Join-Path $TestDrive 'Readme.Example.Tests.ps1'
+        Set-Content -LiteralPath $testFile -Value $blocks[0]
+        $pester = @(Get-ChildItem (Join-Path $root 'out/packages/pester') -Recurse -Filter Pester.psd1)[0].FullName
+        $script = Join-Path $TestDrive 'run-readme-pester.ps1'
+        Set-Content -LiteralPath $script -Value @"
+Import-Module '$pester'
+`$result = Invoke-Pester -Path '$testFile' -Output None -PassThru
+"passed=`$(`$result.PassedCount) failed=`$(`$result.FailedCount)"
+"@
+        $r = Invoke-ChildPwsh -ArgumentList '-File', $script -Timeout 120 -WorkingDirectory $root
+        $r.TimedOut | Should -BeFalse
+        $r.StdOut | Should -Match 'passed=[1-9]\d* failed=0' -Because "$($r.StdOut)`n$($r.StdErr)"
+    }
+}

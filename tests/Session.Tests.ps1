@@ -95,6 +95,40 @@ Describe 'Enter-TcpSession' {
             }
         }
 
+        It "shows the peer's control characters escaped (^[ for ESC, ^G for BEL), so none reaches the terminal" {
+            $listener = New-RawListener
+            try {
+                $child = Start-SessionChild "Enter-TcpSession 127.0.0.1 $($listener.LocalEndpoint.Port); 'session over'"
+                $peer = Receive-RawConnection $listener
+                # A title, a colour, a bell, a CR in mid-line, a C1 CSI, DEL, and a tab that stays.
+                $bytes = [Text.Encoding]::UTF8.GetBytes("$([char]27)]0;pwned$([char]7)$([char]27)[31mred$([char]27)[0m`tok$([char]13)x$([char]0x9b)2J$([char]0x7f)`n")
+                Send-RawBytes $peer $bytes
+                $line = Wait-ChildLine $child 'pwned'
+                $line | Should -BeExactly "^[]0;pwned^G^[[31mred^[[0m`tok^MxM-^[2J^?"
+                $peer.Close()
+                $result = Wait-ChildExit $child
+                $result.ExitCode | Should -Be 0 -Because $result.Errors
+                foreach ($l in $result.Lines) { $l | Should -Not -Match '[\x00-\x08\x0a-\x1f\x7f-\x9f]' }
+            } finally {
+                $listener.Stop()
+            }
+        }
+
+        It 'with -RawOutput passes them through as they are' {
+            $listener = New-RawListener
+            try {
+                $child = Start-SessionChild "Enter-TcpSession 127.0.0.1 $($listener.LocalEndpoint.Port) -RawOutput"
+                $peer = Receive-RawConnection $listener
+                Send-RawBytes $peer "ring$([char]7)bell`n"
+                $line = Wait-ChildLine $child 'ring'
+                $line | Should -BeExactly "ring$([char]7)bell"
+                $peer.Close()
+                $null = Wait-ChildExit $child
+            } finally {
+                $listener.Stop()
+            }
+        }
+
         It 'ends at once on empty input with a -Connection it was given, and leaves that connection open' {
             $server = Start-TcpEchoServer -Port 0
             $code = "`$c = Connect-TcpEndpoint 127.0.0.1 $($server.Port)`nEnter-TcpSession -Connection `$c`n'state ' + `$c.State"
@@ -127,6 +161,30 @@ Describe 'Enter-TcpSession' {
             $result.ExitCode | Should -Be 0 -Because $result.Errors
             Wait-Until { $server.ConnectionCount -eq 0 } -Timeout 10
             $server.MessagesReceived | Should -Be 2
+        }
+
+        It 'edits typed lines: Backspace, Left/Right, Home/End, Delete, and Up/Down recall earlier lines' {
+            $child = Start-SessionChild $code -Terminal
+            Wait-ChildLine $child 'Type lines to send; Ctrl\+D' | Out-Null
+            $esc = [char]27
+            $left = "$esc[D"; $right = "$esc[C"; $up = "$esc[A"; $down = "$esc[B"; $home_ = "$esc[H"; $end = "$esc[F"; $delete = "$esc[3~"
+            # The issue's keys: typo, two Backspaces, ed, two Left arrows, X: "tyXed".
+            $child.Input.Write("typo$([char]0x7f)$([char]0x7f)ed$left${left}X`r")
+            Wait-ChildLine $child 're: tyXed' | Out-Null
+            # Home, End and Delete: "bc" -> Home "a" -> "abc" -> End "d" -> "abcd" -> Home Right Delete -> "acd".
+            $child.Input.Write("bc${home_}a${end}d$home_$right$delete`r")
+            Wait-ChildLine $child 're: acd' | Out-Null
+            # Up recalls the last line sent, Up again the one before; Down comes back.
+            $child.Input.Write("$up$up$up$down`r")
+            Wait-ChildLine $child 're: acd' | Out-Null
+            $child.Input.Write("${up}!`r")
+            Wait-ChildLine $child 're: acd!' | Out-Null
+            $child.Input.Write([string][char]4)
+            Wait-ChildLine $child 'after the session' | Out-Null
+            $result = Wait-ChildExit $child
+            $result.ExitCode | Should -Be 0 -Because $result.Errors
+            $received = @(Receive-TcpMessage -Server $server -Timeout 5 -Count 4 | ForEach-Object Text)
+            $received | Should -Be 'tyXed', 'acd', 'acd', 'acd!'
         }
 
         It 'is aborted by Ctrl+C while it waits, and closes its connection' {

@@ -15,16 +15,26 @@ function Format-Wrapped([string] $Text, [int] $Indent, [int] $Hanging = $Indent,
     $lines
 }
 
-# A markdown table as aligned plain-text columns, indented by 4.
-function Format-TextTable([string] $Table) {
+# A markdown table as aligned plain-text columns, indented by 4. The last column wraps so that
+# every line fits in $Width columns (its continuation lines start under it).
+function Format-TextTable([string] $Table, [int] $Width = 80) {
     $rows = foreach ($line in $Table -split "`n") {
         if ($line -match '^\s*\|?[\s:|-]+\|?\s*$') { continue }   # the |---|---| separator
         , @($line.Trim().Trim('|') -split '\|' | ForEach-Object { Remove-InlineMarkup $_.Trim() })
     }
     $widths = @(for ($i = 0; $i -lt $rows[0].Count; $i++) { ($rows | ForEach-Object { if ($i -lt $_.Count) { $_[$i].Length } } | Measure-Object -Maximum).Maximum })
+    $last = $widths.Count - 1
+    $lead = 4 + (($widths | Select-Object -First $last | Measure-Object -Sum).Sum) + 2 * $last
+    # The last column gets what is left of the line, but never less than 20 columns.
+    $widths[$last] = [Math]::Max(20, [Math]::Min($widths[$last], $Width - $lead))
     $first = $true
     foreach ($row in $rows) {
-        '    ' + ((@(for ($i = 0; $i -lt $row.Count; $i++) { $row[$i].PadRight($widths[$i]) }) -join '  ').TrimEnd())
+        $cells = @(for ($i = 0; $i -lt $last -and $i -lt $row.Count; $i++) { $row[$i].PadRight($widths[$i]) })
+        $prefix = '    ' + (($cells -join '  ') + $(if ($cells) { '  ' } else { '' }))
+        $text = if ($row.Count -gt $last) { $row[$last] } else { '' }
+        $wrapped = @(if ($text) { Format-Wrapped $text 0 0 $widths[$last] } else { '' })
+        ($prefix + $wrapped[0]).TrimEnd()
+        foreach ($more in $wrapped | Select-Object -Skip 1) { ((' ' * $prefix.Length) + $more).TrimEnd() }
         if ($first) { '    ' + (@($widths | ForEach-Object { '-' * $_ }) -join '  '); $first = $false }
     }
 }

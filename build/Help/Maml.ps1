@@ -148,7 +148,9 @@ function Write-Command([Xml.XmlWriter] $W, $Cmd, $Help) {
     $W.WriteEndElement(); $W.WriteEndElement()
     Write-Examples $W $Help
     $W.WriteStartElement('command', 'relatedLinks', $Ns.command)
-    foreach ($link in $Help.Links) {
+    # The cmdlet's HelpUri first, as "Online Version:" (what Get-Help -Online opens).
+    $online = if ($Cmd.PSObject.Properties['HelpUri'] -and $Cmd.HelpUri) { @([pscustomobject]@{ Text = 'Online Version:'; Uri = $Cmd.HelpUri }) } else { @() }
+    foreach ($link in @($online) + @($Help.Links)) {
         $W.WriteStartElement('maml', 'navigationLink', $Ns.maml)
         $W.WriteElementString('maml', 'linkText', $Ns.maml, $link.Text)
         $W.WriteElementString('maml', 'uri', $Ns.maml, $link.Uri)

@@ -5,7 +5,7 @@ using System.Text;
 namespace PSTcp.Commands
 {
     /// <summary>Connect-TcpEndpoint: opens a client connection whose incoming lines are queued.</summary>
-    [Cmdlet(VerbsCommunications.Connect, "TcpEndpoint", DefaultParameterSetName = ToHost)]
+    [Cmdlet(VerbsCommunications.Connect, "TcpEndpoint", DefaultParameterSetName = ToHost, SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Connect-TcpEndpoint.md")]
     [OutputType(typeof(TcpConnection))]
     public sealed class ConnectTcpEndpointCommand : FramingCmdlet, IDynamicParameters
     {
@@ -96,6 +96,8 @@ namespace PSTcp.Commands
 
         protected override void EndProcessing()
         {
+            var target = (UnixSocket != null ? "unix:" + UnixSocket : $"{HostName}:{Port}") + (Proxy != null ? " through " + Proxy : string.Empty);
+            if (!ShouldProcess(target, "Open a TCP connection")) return;
             var options = new ConnectionOptions
             {
                 Name = Name,

@@ -8,17 +8,32 @@ namespace PSTcp.Commands
     /// Disconnect-TcpEndpoint: flushes what was sent and closes gracefully; past -Timeout (a
     /// send stuck on a peer that never reads) it resets the connection and says so.
     /// </summary>
-    [Cmdlet(VerbsCommunications.Disconnect, "TcpEndpoint", SupportsShouldProcess = true)]
+    [Cmdlet(VerbsCommunications.Disconnect, "TcpEndpoint", SupportsShouldProcess = true, DefaultParameterSetName = ByObject, HelpUri = HelpLinks.Base + "Disconnect-TcpEndpoint.md")]
     [OutputType(typeof(TcpConnection))]
     public sealed class DisconnectTcpEndpointCommand : TcpCmdlet
     {
         internal static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
         private static readonly TimeSpan AfterReset = TimeSpan.FromSeconds(2);
 
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+        private const string ByObject = "Connection";
+        private const string ByName = "Name";
+        private const string ById = "Id";
+
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = ByObject)]
         [ConnectionTransformation]
         [ArgumentCompleter(typeof(ConnectionCompleter))]
         public TcpConnection[] Connection { get; set; }
+
+        /// <summary>Client connections by name (wildcards), as Get-TcpConnection -Name finds them.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = ByName)]
+        [SupportsWildcards]
+        [ArgumentCompleter(typeof(ConnectionCompleter))]
+        public string[] Name { get; set; }
+
+        /// <summary>Connections by id: client ones, or ones a server of this session accepted.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = ById)]
+        [ArgumentCompleter(typeof(ConnectionCompleter))]
+        public int[] Id { get; set; }
 
         /// <summary>Half-close: shut down sending only and keep receiving until the peer closes.</summary>
         [Parameter]
@@ -38,7 +53,10 @@ namespace PSTcp.Commands
 
         protected override void ProcessRecord()
         {
-            foreach (var connection in Connection)
+            var connections = ParameterSetName == ById ? TcpRegistry.ConnectionsById(Id, WriteError)
+                : ParameterSetName == ByName ? TcpRegistry.ConnectionsByName(Name, WriteError)
+                : (System.Collections.Generic.IEnumerable<TcpConnection>)Connection;
+            foreach (var connection in connections)
             {
                 if (!ShouldProcess($"{connection.Name} (Id {connection.Id}) to {connection.RemoteEndPoint}", SendOnly ? "Shut down sending" : Reset ? "Reset" : "Disconnect"))
                 {

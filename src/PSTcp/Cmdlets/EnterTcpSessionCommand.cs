@@ -15,7 +15,7 @@ namespace PSTcp.Commands
     /// finished", "the peer closed" and Ctrl+C, so every write happens on this thread and a
     /// peer that pushes back never deadlocks the session against its own unread messages.
     /// </summary>
-    [Cmdlet(VerbsCommon.Enter, "TcpSession", DefaultParameterSetName = ToHost)]
+    [Cmdlet(VerbsCommon.Enter, "TcpSession", DefaultParameterSetName = ToHost, SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Enter-TcpSession.md")]
     [OutputType(typeof(TcpMessage))]
     public sealed class EnterTcpSessionCommand : TcpCmdlet, IDisposable
     {
@@ -69,6 +69,7 @@ namespace PSTcp.Commands
 
         [Parameter(ParameterSetName = Listening)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(AddressCompleter))]
         public string Address { get; set; } = "127.0.0.1";
 
         /// <summary>Lines to send; piped lines are sent as they come, and their end is the end of input.</summary>
@@ -79,6 +80,7 @@ namespace PSTcp.Commands
 
         [Parameter]
         [ValidateNotNull]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; } = "\n";
 
         /// <summary>-HostName: the connect timeout (default 10 s). -Listen: how long to wait for the client (default: until Ctrl+C).</summary>
@@ -118,6 +120,10 @@ namespace PSTcp.Commands
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
+        /// <summary>Print the peer's control characters as they are (escape sequences reach the terminal), not as ^[-style text.</summary>
+        [Parameter]
+        public SwitchParameter RawOutput { get; set; }
+
         private bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
 
         protected override void BeginProcessing()
@@ -125,6 +131,14 @@ namespace PSTcp.Commands
             // Time parameters: seconds as numbers, zero (-Timeout) and overflow refused.
             base.BeginProcessing();
             _pipelineInput = MyInvocation.ExpectingInput || Bound(nameof(Line));
+            // -WhatIf: no port bound, no connection opened, nothing sent.
+            if (Connection == null && !ShouldProcess(Listen ? $"{Address}:{Port}" : $"{HostName}:{Port}",
+                Listen ? "Listen for one TCP client and talk to it" : "Open a TCP connection and talk to it"))
+            {
+                _finished = true;
+                return;
+            }
+
             if (Listen) AcceptOne();
             else if (Connection != null) Attach(Connection);
             else Open();
@@ -195,7 +209,7 @@ namespace PSTcp.Commands
             }
             catch (Exception e) when (e is TcpException || e is ArgumentException)
             {
-                ThrowTcpError(e, $"{Address}:{Port}");
+                ThrowTerminatingError(TcpErrors.BindFailed(e, $"{Address}:{Port}", Address, Port, null));
             }
 
             WriteVerbose($"Listening on {_server.LocalEndPoint}; waiting for one client.");
@@ -307,7 +321,7 @@ namespace PSTcp.Commands
                 _received++;
                 if (!began) { _input.BeginOutput(); began = true; }
                 if (PassThru) WriteObject(message);
-                else Host.UI.WriteLine(message.Text);
+                else Host.UI.WriteLine(RawOutput ? message.Text : ControlCharacters.Escape(message.Text));
             }
 
             if (began) _input.EndOutput();

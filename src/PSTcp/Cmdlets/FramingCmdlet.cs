@@ -21,6 +21,7 @@ namespace PSTcp.Commands
 
         /// <summary>LengthPrefix framing: 1, 2, 3, 4 or 8 bytes.</summary>
         [Parameter]
+        [ArgumentCompleter(typeof(PrefixSizeCompleter))]
         public int PrefixSize { get; set; } = 4;
 
         /// <summary>LengthPrefix framing: the prefix's byte order.</summary>

@@ -5,7 +5,7 @@ using System.Management.Automation;
 namespace PSTcp.Commands
 {
     /// <summary>Get-TcpConnection: client connections, or the connections a server accepted.</summary>
-    [Cmdlet(VerbsCommon.Get, "TcpConnection", DefaultParameterSetName = ByName)]
+    [Cmdlet(VerbsCommon.Get, "TcpConnection", DefaultParameterSetName = ByName, HelpUri = HelpLinks.Base + "Get-TcpConnection.md")]
     [OutputType(typeof(TcpConnection))]
     public sealed class GetTcpConnectionCommand : TcpCmdlet
     {
@@ -24,6 +24,7 @@ namespace PSTcp.Commands
         /// <summary>List this server's accepted connections instead of client connections.</summary>
         [Parameter(ValueFromPipeline = true)]
         [ServerTransformation]
+        [ArgumentCompleter(typeof(ServerCompleter))]
         public TcpServer Server { get; set; }
 
         protected override void ProcessRecord()

@@ -3,7 +3,7 @@ using System.Management.Automation;
 namespace PSTcp.Commands
 {
     /// <summary>Get-TcpServer: the servers of this process, by name (wildcards) or id.</summary>
-    [Cmdlet(VerbsCommon.Get, "TcpServer", DefaultParameterSetName = ByName)]
+    [Cmdlet(VerbsCommon.Get, "TcpServer", DefaultParameterSetName = ByName, HelpUri = HelpLinks.Base + "Get-TcpServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed class GetTcpServerCommand : TcpCmdlet
     {

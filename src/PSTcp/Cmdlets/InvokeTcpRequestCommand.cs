@@ -10,7 +10,7 @@ namespace PSTcp.Commands
     /// messages, up to a match of -Until, or -ByteCount bytes of a Raw stream. With -HostName and
     /// -Port it connects first and closes after.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Invoke, "TcpRequest", DefaultParameterSetName = ToHost)]
+    [Cmdlet(VerbsLifecycle.Invoke, "TcpRequest", DefaultParameterSetName = ToHost, HelpUri = HelpLinks.Base + "Invoke-TcpRequest.md")]
     [OutputType(typeof(TcpMessage))]
     public sealed class InvokeTcpRequestCommand : FramingCmdlet, IDynamicParameters
     {
@@ -99,6 +99,7 @@ namespace PSTcp.Commands
         /// <summary>Line framing: the terminator after each request message (default LF).</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; }
 
         protected override void EndProcessing()

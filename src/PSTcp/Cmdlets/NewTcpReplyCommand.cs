@@ -9,7 +9,7 @@ namespace PSTcp.Commands
     /// output): messages sent after a delay that holds no handler worker, then a graceful close or
     /// a reset; or no reply at all.
     /// </summary>
-    [Cmdlet(VerbsCommon.New, "TcpReply")]
+    [Cmdlet(VerbsCommon.New, "TcpReply", HelpUri = HelpLinks.Base + "New-TcpReply.md")]
     [OutputType(typeof(TcpReply))]
     public sealed class NewTcpReplyCommand : PSCmdlet
     {

@@ -8,7 +8,7 @@ namespace PSTcp.Commands
     /// Receive-TcpMessage: takes queued messages of a server or client connection, here and now
     /// or (-AsJob) in a background consumer job.
     /// </summary>
-    [Cmdlet(VerbsCommunications.Receive, "TcpMessage", DefaultParameterSetName = FromConnection)]
+    [Cmdlet(VerbsCommunications.Receive, "TcpMessage", DefaultParameterSetName = FromConnection, HelpUri = HelpLinks.Base + "Receive-TcpMessage.md")]
     [OutputType(typeof(TcpMessage))]
     [OutputType(typeof(Job), ParameterSetName = new[] { FromConnection, FromServer })]
     public sealed class ReceiveTcpMessageCommand : TcpCmdlet

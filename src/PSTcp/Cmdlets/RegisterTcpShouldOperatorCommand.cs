@@ -7,7 +7,7 @@ namespace PSTcp.Commands
     /// Register-TcpShouldOperator: adds Should -HaveReceivedTcpMessage to Pester 5 (done on import
     /// when Pester is already loaded; call this when Pester was loaded after PSTcp).
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Register, "TcpShouldOperator")]
+    [Cmdlet(VerbsLifecycle.Register, "TcpShouldOperator", HelpUri = HelpLinks.Base + "Register-TcpShouldOperator.md")]
     [OutputType(typeof(string))]
     public sealed class RegisterTcpShouldOperatorCommand : PSCmdlet
     {

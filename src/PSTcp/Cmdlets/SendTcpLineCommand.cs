@@ -14,7 +14,7 @@ namespace PSTcp.Commands
     /// -HostName is closed on every path: the end, Ctrl+C, an upstream failure (Dispose) and
     /// Remove-Module (it is in the registry while it lives).
     /// </summary>
-    [Cmdlet(VerbsCommunications.Send, "TcpLine", DefaultParameterSetName = ConnectionLines)]
+    [Cmdlet(VerbsCommunications.Send, "TcpLine", DefaultParameterSetName = ConnectionLines, HelpUri = HelpLinks.Base + "Send-TcpLine.md")]
     [OutputType(typeof(TcpConnection))]
     public sealed class SendTcpLineCommand : TcpCmdlet, IDisposable, IDynamicParameters
     {
@@ -137,6 +137,7 @@ namespace PSTcp.Commands
 
         [Parameter]
         [ValidateNotNull]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; } = "\n";
 
         [Parameter]

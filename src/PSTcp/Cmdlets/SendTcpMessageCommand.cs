@@ -10,7 +10,7 @@ namespace PSTcp.Commands
     /// connection's framing (or unframed with -Raw), batched like Send-TcpLine. To a connection,
     /// or to -HostName/-Port with the framing parameters (connect, send, close).
     /// </summary>
-    [Cmdlet(VerbsCommunications.Send, "TcpMessage", DefaultParameterSetName = ToConnection)]
+    [Cmdlet(VerbsCommunications.Send, "TcpMessage", DefaultParameterSetName = ToConnection, HelpUri = HelpLinks.Base + "Send-TcpMessage.md")]
     [OutputType(typeof(TcpConnection))]
     public sealed class SendTcpMessageCommand : FramingCmdlet, IDisposable, IDynamicParameters
     {
@@ -76,6 +76,7 @@ namespace PSTcp.Commands
         /// <summary>Line framing: the terminator after each message (default LF as encoded).</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; }
 
         /// <summary>Send the bytes as they are, without the connection's framing.</summary>

@@ -17,6 +17,7 @@ namespace PSTcp.Commands
 
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(AddressCompleter))]
         public string Address { get; set; } = "127.0.0.1";
 
         [Parameter]
@@ -112,6 +113,17 @@ namespace PSTcp.Commands
         [ValidateNotNullOrEmpty]
         public string[] TrustedProxy { get; set; }
 
+        /// <summary>
+        /// ShouldProcess for the server this cmdlet would start: false under -WhatIf (or a
+        /// declined -Confirm), and then nothing is bound or started.
+        /// </summary>
+        protected bool ShouldStart(string what = null)
+        {
+            var where = UnixSocket != null ? "unix:" + UnixSocket : $"{Address}:{Port}" + (Port == 0 ? " (a free port)" : string.Empty);
+            var target = (Name != null ? $"{Name} on " : string.Empty) + where + (what != null ? ", " + what : string.Empty);
+            return ShouldProcess(target, "Listen for TCP connections");
+        }
+
         /// <summary>Validates the parameters and binds the server; terminating errors on failure.</summary>
         protected TcpServer StartServer(LineHandler handler)
         {
@@ -145,7 +157,8 @@ namespace PSTcp.Commands
             }
             catch (Exception e) when (e is TcpException || e is ArgumentException)
             {
-                ThrowTcpError(e, options.UnixSocketPath != null ? "unix:" + options.UnixSocketPath : $"{Address}:{Port}");
+                ThrowTerminatingError(TcpErrors.BindFailed(e, options.UnixSocketPath != null ? "unix:" + options.UnixSocketPath : $"{Address}:{Port}",
+                    Address, Port, options.UnixSocketPath));
             }
 
             TcpRegistry.Add(server);

@@ -3,7 +3,7 @@ using System.Management.Automation;
 namespace PSTcp.Commands
 {
     /// <summary>Start-TcpEchoServer: listens and echoes every line back, queuing it for consumers.</summary>
-    [Cmdlet(VerbsLifecycle.Start, "TcpEchoServer")]
+    [Cmdlet(VerbsLifecycle.Start, "TcpEchoServer", SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Start-TcpEchoServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed class StartTcpEchoServerCommand : ServerCommandBase
     {
@@ -14,6 +14,7 @@ namespace PSTcp.Commands
 
         protected override void EndProcessing()
         {
+            if (!ShouldStart()) return;
             LineHandler handler = EchoLineHandler.Instance;
             if (Greeting != null && Greeting.Length > 0)
             {

@@ -7,7 +7,7 @@ namespace PSTcp.Commands
     /// Start-TcpRelay: a server that forwards every accepted connection to -TargetHost:-TargetPort,
     /// byte for byte both ways, and (unless -NoQueue) frames both directions into its queue.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Start, "TcpRelay")]
+    [Cmdlet(VerbsLifecycle.Start, "TcpRelay", SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Start-TcpRelay.md")]
     [OutputType(typeof(TcpServer))]
     public sealed class StartTcpRelayCommand : ServerCommandBase
     {
@@ -74,6 +74,8 @@ namespace PSTcp.Commands
             {
                 ThrowTcpError(new ArgumentException("ConnectTimeout must be positive.", nameof(ConnectTimeout)), ConnectTimeout);
             }
+
+            if (!ShouldStart($"relaying to {TargetHost}:{TargetPort}")) return;
 
             _targetOptions = new ConnectionOptions
             {

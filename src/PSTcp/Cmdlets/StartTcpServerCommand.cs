@@ -11,7 +11,7 @@ namespace PSTcp.Commands
     /// (-Reply) answers each message, framed, or (-Broadcast) a hub relaying each line to every
     /// other client. Same limits, queue and consumer jobs as Start-TcpEchoServer.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Start, "TcpServer", DefaultParameterSetName = WithScriptBlock)]
+    [Cmdlet(VerbsLifecycle.Start, "TcpServer", DefaultParameterSetName = WithScriptBlock, SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Start-TcpServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed partial class StartTcpServerCommand : ServerCommandBase
     {
@@ -45,6 +45,7 @@ namespace PSTcp.Commands
         [Parameter(ParameterSetName = WithReply)]
         [Parameter(ParameterSetName = WithConversation)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(NewLineCompleter))]
         public string NewLine { get; set; } = "\n";
 
         /// <summary>Most handlers running at once (long-lived runspaces, started as needed).</summary>
@@ -65,6 +66,8 @@ namespace PSTcp.Commands
 
         protected override void EndProcessing()
         {
+            // Before any handler runspace exists: -WhatIf binds and starts nothing.
+            if (!ShouldStart()) return;
             LineHandler handler = ParameterSetName == AsBroadcast
                 ? new BroadcastLineHandler(MaxSendQueueBytes)
                 : ParameterSetName == WithConversation ? CreateConversation() : CreateHandler();

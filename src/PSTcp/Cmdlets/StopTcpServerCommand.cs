@@ -11,7 +11,7 @@ namespace PSTcp.Commands
     /// and completes the queue so consumers drain and end. Past -Timeout (connections stuck
     /// behind a peer that never reads or a full Wait-mode queue) it resets them and says so.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Stop, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = ByObject)]
+    [Cmdlet(VerbsLifecycle.Stop, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = ByObject, HelpUri = HelpLinks.Base + "Stop-TcpServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed class StopTcpServerCommand : TcpCmdlet
     {
@@ -21,6 +21,7 @@ namespace PSTcp.Commands
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = ByObject)]
         [ServerTransformation]
+        [ArgumentCompleter(typeof(ServerCompleter))]
         public TcpServer[] Server { get; set; }
 
         [Parameter(Mandatory = true, ParameterSetName = ByName)]

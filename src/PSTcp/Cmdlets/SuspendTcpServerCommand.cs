@@ -12,6 +12,7 @@ namespace PSTcp.Commands
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = ByObject)]
         [ServerTransformation]
+        [ArgumentCompleter(typeof(ServerCompleter))]
         public TcpServer[] Server { get; set; }
 
         [Parameter(Mandatory = true, ParameterSetName = ByName)]
@@ -45,7 +46,7 @@ namespace PSTcp.Commands
     /// with -Mode Timeout, left unanswered, while the listener keeps the port; open connections
     /// go on. State is Suspended until Resume-TcpServer.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Suspend, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = "Server")]
+    [Cmdlet(VerbsLifecycle.Suspend, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = "Server", HelpUri = HelpLinks.Base + "Suspend-TcpServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed class SuspendTcpServerCommand : ServerSelectionCmdlet
     {
@@ -71,7 +72,7 @@ namespace PSTcp.Commands
     }
 
     /// <summary>Resume-TcpServer: a suspended server takes connections again.</summary>
-    [Cmdlet(VerbsLifecycle.Resume, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = "Server")]
+    [Cmdlet(VerbsLifecycle.Resume, "TcpServer", SupportsShouldProcess = true, DefaultParameterSetName = "Server", HelpUri = HelpLinks.Base + "Resume-TcpServer.md")]
     [OutputType(typeof(TcpServer))]
     public sealed class ResumeTcpServerCommand : ServerSelectionCmdlet
     {

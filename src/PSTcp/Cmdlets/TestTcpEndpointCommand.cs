@@ -12,7 +12,7 @@ namespace PSTcp.Commands
     /// -Quiet's bools line up with the input. Attempts run ahead of the output; only the pipeline
     /// thread writes.
     /// </summary>
-    [Cmdlet(VerbsDiagnostic.Test, "TcpEndpoint")]
+    [Cmdlet(VerbsDiagnostic.Test, "TcpEndpoint", HelpUri = HelpLinks.Base + "Test-TcpEndpoint.md")]
     [OutputType(typeof(TcpEndpointStatus), typeof(bool))]
     public sealed class TestTcpEndpointCommand : TcpCmdlet
     {

@@ -13,7 +13,7 @@ namespace PSTcp.Commands
     /// are taken from the queue as Receive-TcpMessage takes them; those that matched nothing are
     /// kept, so a later Wait-TcpMessage on the same source still finds them (assertions in any order).
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Wait, "TcpMessage", DefaultParameterSetName = FromServer)]
+    [Cmdlet(VerbsLifecycle.Wait, "TcpMessage", DefaultParameterSetName = FromServer, HelpUri = HelpLinks.Base + "Wait-TcpMessage.md")]
     [OutputType(typeof(TcpMessage))]
     public sealed class WaitTcpMessageCommand : TcpCmdlet
     {

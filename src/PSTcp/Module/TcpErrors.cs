@@ -40,6 +40,35 @@ namespace PSTcp.Commands
             new ErrorRecord(new ArgumentException(message), InvalidArgumentId, ErrorCategory.InvalidArgument, target);
 
         /// <summary>Any cmdlet-side failure with one of the ids above.</summary>
+        /// <summary>
+        /// A bind error (PortInUse) where the port belongs to a server of this PowerShell session:
+        /// the message names it and the command that frees it, which is also the record's
+        /// recommended action. Other errors, and ports held by other programs, as <see cref="From(Exception, object)"/>.
+        /// </summary>
+        public static ErrorRecord BindFailed(Exception error, object target, string address, int port, string unixPath)
+        {
+            var holder = error is TcpException tcp && tcp.Kind == TcpErrorKind.PortInUse ? TcpRegistry.PortHolder(address, port, unixPath) : null;
+            if (holder == null) return From(error, target);
+            var stop = StopCommand(holder);
+            var where = unixPath != null ? "unix:" + unixPath : $"Port {port} on {address}";
+            var message = $"{where} is already in use by {holder.Name} (Id {holder.Id}), a server of this PowerShell session" +
+                $" listening on {(holder.UnixSocketPath != null ? "unix:" + holder.UnixSocketPath : holder.LocalEndPoint?.ToString())}. Stop it first: {stop}";
+            var record = From(new TcpException(TcpErrorKind.PortInUse, message, error), target);
+            record.ErrorDetails = new ErrorDetails(message) { RecommendedAction = stop };
+            return record;
+        }
+
+        /// <summary>The command that stops this server: by name when the name is its own, else by id.</summary>
+        internal static string StopCommand(TcpServer server)
+        {
+            bool unique = System.Linq.Enumerable.Count(TcpRegistry.Servers, s => string.Equals(s.Name, server.Name, StringComparison.OrdinalIgnoreCase)) == 1;
+            bool plain = unique && !System.Management.Automation.WildcardPattern.ContainsWildcardCharacters(server.Name) &&
+                System.Text.RegularExpressions.Regex.IsMatch(server.Name, @"^[\w.-]+$");
+            if (plain) return $"Stop-TcpServer -Name {server.Name}";
+            if (unique && !System.Management.Automation.WildcardPattern.ContainsWildcardCharacters(server.Name)) return $"Stop-TcpServer -Name '{server.Name.Replace("'", "''")}'";
+            return $"Stop-TcpServer -Id {server.Id}";
+        }
+
         public static ErrorRecord Record(Exception error, string id, ErrorCategory category, object target) =>
             new ErrorRecord(error, id, category, target);
 

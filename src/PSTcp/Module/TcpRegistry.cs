@@ -31,6 +31,33 @@ namespace PSTcp.Commands
 
         public static TcpServer FindServer(int id) => s_servers.TryGetValue(id, out var server) ? server : null;
 
+        /// <summary>
+        /// The running server of this process that holds <paramref name="port"/> on an address
+        /// overlapping <paramref name="address"/> (the same one, or either is a wildcard), or the
+        /// Unix socket <paramref name="unixPath"/>; null when none does (another program holds it).
+        /// </summary>
+        public static TcpServer PortHolder(string address, int port, string unixPath)
+        {
+            var running = Servers.Where(s => s.State == ServerState.Running || s.State == ServerState.Stopping).ToList();
+            if (unixPath != null)
+            {
+                return running.FirstOrDefault(s => s.UnixSocketPath != null &&
+                    string.Equals(System.IO.Path.GetFullPath(s.UnixSocketPath), System.IO.Path.GetFullPath(unixPath), StringComparison.Ordinal));
+            }
+
+            if (port <= 0) return null;
+            var onPort = running.Where(s => s.UnixSocketPath == null && s.Port == port).ToList();
+            if (!System.Net.IPAddress.TryParse(address ?? string.Empty, out var wanted))
+            {
+                // A host name (localhost): any of this process's servers on that port is the likely holder.
+                return onPort.FirstOrDefault();
+            }
+
+            bool IsWildcard(System.Net.IPAddress a) => a.Equals(System.Net.IPAddress.Any) || a.Equals(System.Net.IPAddress.IPv6Any);
+            var exact = onPort.FirstOrDefault(s => (s.LocalEndPoint as System.Net.IPEndPoint)?.Address.Equals(wanted) == true);
+            return exact ?? onPort.FirstOrDefault(s => s.LocalEndPoint is System.Net.IPEndPoint ep && (IsWildcard(ep.Address) || IsWildcard(wanted)));
+        }
+
         /// <summary>A connection by id: a client one, or one accepted by a server of this process.</summary>
         public static TcpConnection FindConnection(int id)
         {
@@ -72,6 +99,44 @@ namespace PSTcp.Commands
                 }
 
                 found.AddRange(matches);
+            }
+
+            return found;
+        }
+
+        /// <summary>Connections by id (client ones and accepted ones), in order; each id that names none is reported (ConnectionNotFound).</summary>
+        public static List<TcpConnection> ConnectionsById(IEnumerable<int> ids, Action<ErrorRecord> writeError)
+        {
+            var found = new List<TcpConnection>();
+            foreach (var id in ids)
+            {
+                var connection = FindConnection(id);
+                if (connection == null)
+                    writeError(TcpErrors.From(TcpErrorKind.ConnectionNotFound, $"No connection has Id {id}.", id));
+                else
+                    found.Add(connection);
+            }
+
+            return found;
+        }
+
+        /// <summary>
+        /// Client connections whose name matches each pattern (wildcards, case-insensitive); a
+        /// name without wildcards that matches none is reported (ConnectionNotFound).
+        /// </summary>
+        public static List<TcpConnection> ConnectionsByName(IEnumerable<string> names, Action<ErrorRecord> writeError)
+        {
+            var found = new List<TcpConnection>();
+            foreach (var name in names)
+            {
+                var pattern = WildcardPattern.Get(name, WildcardOptions.IgnoreCase);
+                var matches = Clients.Where(c => pattern.IsMatch(c.Name ?? string.Empty)).ToList();
+                if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
+                {
+                    writeError(TcpErrors.From(TcpErrorKind.ConnectionNotFound, $"No connection is named '{name}'.", name));
+                }
+
+                found.AddRange(matches.Where(c => !found.Contains(c)));
             }
 
             return found;

@@ -81,6 +81,7 @@ namespace PSTcp.Commands
         /// <summary>The local address to connect from.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(AddressCompleter))]
         public string LocalAddress { get; set; }
 
         /// <summary>The local port to connect from.</summary>
