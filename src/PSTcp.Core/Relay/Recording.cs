@@ -53,6 +53,15 @@ namespace PSTcp
 
         public string Path { get; }
 
+        /// <summary>Where a <see cref="TcpErrorKind.ReplayMiss"/> is reported (the server's RecordError by default).</summary>
+        public Action<TcpConnection, TcpException> ReportMiss
+        {
+            set
+            {
+                if (_book != null) _book.Report = value ?? throw new ArgumentNullException(nameof(value));
+            }
+        }
+
         public RecordMode Mode { get; }
 
         /// <summary>Whether clients are answered from the file (all of them, or, with NewEpisodes, those it has).</summary>

@@ -33,6 +33,9 @@ namespace PSTcp
 
         public bool Reuse { get; }
 
+        /// <summary>Where a miss is reported: the server's LastError and consumers by default; the cmdlets also keep it for the next receive.</summary>
+        public Action<TcpConnection, TcpException> Report { get; set; } = (connection, error) => connection.Server?.RecordError(error, connection);
+
         public bool HasUnused
         {
             get
@@ -371,7 +374,7 @@ namespace PSTcp
             var connection = _connection;
             var error = new TcpException(TcpErrorKind.ReplayMiss,
                 $"Replay miss on connection {connection.Id} from {connection.RemoteEndPoint}: {problem}. The connection is closed.");
-            connection.Server?.RecordError(error, connection);
+            _book.Report(connection, error);
             _ = connection.CloseAsync(CloseTimeout);
         }
 
@@ -420,6 +423,13 @@ namespace PSTcp
         public TcpRecording Recording { get; }
 
         public bool Timing { get; }
+
+        /// <summary>Where a <see cref="TcpErrorKind.ReplayMiss"/> is reported (the server's RecordError by default).</summary>
+        public Action<TcpConnection, TcpException> ReportMiss
+        {
+            get => _book.Report;
+            set => _book.Report = value ?? throw new ArgumentNullException(nameof(value));
+        }
 
         public override bool WantsData => true;
 

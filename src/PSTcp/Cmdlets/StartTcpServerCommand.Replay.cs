@@ -33,7 +33,8 @@ namespace PSTcp.Commands
 
                 var recording = TcpRecording.Load(path);
                 WriteVerbose($"Replaying {recording.Connections.Count} recorded connection(s) from {path}" + (ReplayTiming ? " at the recorded pace." : "."));
-                return new ReplayHandler(recording, path, ReplayTiming);
+                // A miss is shown at the next receive on the server, and summed up at stop, as handler failures are.
+                return new ReplayHandler(recording, path, ReplayTiming) { ReportMiss = HandlerFailures.Record };
             }
             catch (TcpException e)
             {
