@@ -57,6 +57,8 @@ Describe 'A redis-cli session recorded through the relay, then replayed without 
         $script:File = New-RecordingPath 'redis'
         $relay = Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort $redisPort -RecordPath $File -NoQueue
         $script:Recorded = @(Invoke-Calls $relay.Port)
+        # Every redis-cli has gone: its connection ended (and was written) before the relay stops.
+        Wait-Until { (Get-TcpServer -Id $relay.Id).ConnectionCount -eq 0 } -Timeout 10
         $relay | Stop-TcpServer
         Stop-TestProgram $redis
         $script:DeadPort = $redisPort

@@ -131,7 +131,8 @@ namespace PSTcp
             if (!_clients.TryRemove(client, out var state)) return;
             state.Replay?.OnClosed();
             var recording = state.Recording;
-            if (recording == null) return;
+            // Nothing said either way (a health check, a target that could not be reached): nothing to replay.
+            if (recording == null || recording.Connection.Messages.Count == 0) return;
             var server = client.Server;
             // No FIN and no end from the target: the client reset it, unless the relay is stopping.
             if (server != null && server.State != ServerState.Running && server.State != ServerState.Suspended)
