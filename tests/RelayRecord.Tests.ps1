@@ -241,5 +241,7 @@ Describe 'NewEpisodes, binary traffic, timing and broken files' {
         $file = New-RecordingPath 'missing'
         { Start-TcpServer -Port 0 -ReplayPath $file } | Should -Throw -ErrorId 'RecordingInvalid*'
         { Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort 9 -RecordPath $file -RecordMode None } | Should -Throw -ErrorId 'RecordingInvalid*'
+        { Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort 9 -RecordPath (Join-Path $Dir 'no-such-folder/x.json') } | Should -Throw -ErrorId 'RecordingInvalid*'
+        @(Get-TcpServer).Count | Should -Be 0
     }
 }

@@ -37,6 +37,12 @@ namespace PSTcp
                 throw new TcpException(TcpErrorKind.RecordingInvalid, $"The recording {path} does not exist, and -RecordMode None only replays.");
             }
 
+            var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+            if (mode != RecordMode.None && !Directory.Exists(directory))
+            {
+                throw new TcpException(TcpErrorKind.RecordingInvalid, $"The recording {path} can't be written: the folder {directory} does not exist.");
+            }
+
             Replays = mode == RecordMode.None || mode == RecordMode.NewEpisodes || (mode == RecordMode.Once && exists);
             Records = mode == RecordMode.All || mode == RecordMode.NewEpisodes || (mode == RecordMode.Once && !exists);
             var existing = exists && Replays ? TcpRecording.Load(path) : null;
