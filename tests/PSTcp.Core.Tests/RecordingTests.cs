@@ -214,6 +214,15 @@ namespace PSTcp.Tests
             await a.SendAsync("GET a\n");
             Assert.Equal("1\n", Encoding.ASCII.GetString((await a.ReadToEndAsync()).Data));
             Assert.Equal(0, replay.Server.ErrorCount);
+
+            using var third = await replay.ConnectAsync();
+            await third.SendAsync("GET c\n");
+            Assert.Empty((await third.ReadToEndAsync()).Data);
+            var miss = replay.Server.LastError;
+            Assert.Equal(TcpErrorKind.ReplayMiss, miss.Kind);
+            Assert.Contains("its first message \"GET c\\n\" pairs with no recorded connection", miss.Message);
+            Assert.Contains("the closest, connection 1's first message, agrees for 4 bytes, then expects \"GET a\\n\" where it got \"GET c\\n\"", miss.Message);
+            Assert.Contains("begin with \"GET a\\n\" (used), \"GET b\\n\" (used)", miss.Message);
         }
 
         [Fact]

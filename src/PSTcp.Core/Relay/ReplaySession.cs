@@ -101,11 +101,31 @@ namespace PSTcp
             }
         }
 
-        /// <summary>The recording's distinct first client messages, for a miss's error text.</summary>
-        public string DescribeFirstMessages(int max = 5)
+        /// <summary>
+        /// For a miss's error text: the recorded first client message that agrees longest with what
+        /// was asked, and where they part, then the recording's distinct first client messages.
+        /// </summary>
+        public string DescribeFirstMessages(byte[] asked, int askedStart, int askedCount, int max = 5)
         {
             lock (_lock)
             {
+                string closest = string.Empty;
+                int best = -1;
+                for (int i = 0; i < _connections.Count; i++)
+                {
+                    var first = _connections[i].FirstClientMessage;
+                    if (first == null) continue;
+                    int n = Math.Min(askedCount, first.Data.Length), same = 0;
+                    while (same < n && asked[askedStart + same] == first.Data[same]) same++;
+                    if (same <= best) continue;
+                    best = same;
+                    // From a little before where they part, so the difference is in sight.
+                    int from = Math.Max(0, same - 16);
+                    closest = $"the closest, connection {_connections[i].Id}'s first message{(first.Line > 0 ? $" (line {first.Line})" : string.Empty)}, agrees for {same} bytes, then expects " +
+                        $"{(from > 0 ? "…" : string.Empty)}{JsonText.Show(first.Data, from, first.Data.Length - from, 60)} where it got " +
+                        $"{(from > 0 ? "…" : string.Empty)}{JsonText.Show(asked, askedStart + from, askedCount - from, 60)}; ";
+                }
+
                 var shown = new List<string>();
                 int unusedCount = 0;
                 for (int i = 0; i < _connections.Count; i++)
@@ -119,7 +139,7 @@ namespace PSTcp
 
                 if (shown.Count == 0) return $"the recording has no connection the client speaks first in ({_connections.Count} recorded)";
                 var list = string.Join(", ", shown.Take(max)) + (shown.Count > max ? $" and {shown.Count - max} more" : string.Empty);
-                return $"the recording's connections ({unusedCount} of {_connections.Count} unused) begin with {list}";
+                return closest + $"the recording's connections ({unusedCount} of {_connections.Count} unused) begin with {list}";
             }
         }
     }
@@ -201,7 +221,7 @@ namespace PSTcp
                     {
                         if (needMore) return ReplayResult.Handled;
                         if (_fallback) return ReplayResult.Unpaired;
-                        Miss($"its first message {Asked()} pairs with no recorded connection: {_book.DescribeFirstMessages()}");
+                        Miss($"its first message {Asked()} pairs with no recorded connection: {_book.DescribeFirstMessages(_pending, _pendingStart, _pendingCount)}");
                         return ReplayResult.Handled;
                     }
                 }
@@ -224,7 +244,7 @@ namespace PSTcp
                 if (_failed) return;
                 if (_recorded == null)
                 {
-                    if (_pendingCount > 0) Miss($"it ended after {Asked()}, which pairs with no recorded connection: {_book.DescribeFirstMessages()}");
+                    if (_pendingCount > 0) Miss($"it ended after {Asked()}, which pairs with no recorded connection: {_book.DescribeFirstMessages(_pending, _pendingStart, _pendingCount)}");
                     return;
                 }
 
