@@ -186,6 +186,34 @@ namespace PSTcp.Tests
             }
         }
 
+        [Fact]
+        public async Task AConnectionWhoseTargetCouldNotBeReachedIsNotRecorded()
+        {
+            var file = TempFile();
+            var closed = new TcpListener(IPAddress.Loopback, 0);
+            closed.Start();
+            int port = ((IPEndPoint)closed.LocalEndpoint).Port;
+            closed.Stop();
+            try
+            {
+                var (recorder, relay) = StartRecordingRelay(port, file);
+                await using (relay)
+                {
+                    using var client = await relay.ConnectAsync();
+                    await client.SendAsync("hello\n");
+                    await client.ReadToEndAsync();
+                    await Poll.UntilAsync(() => relay.Server.ConnectionCount == 0, "the client to be closed");
+                }
+
+                Assert.Equal(0, recorder.Recorded);
+                Assert.False(File.Exists(file));
+            }
+            finally
+            {
+                File.Delete(file);
+            }
+        }
+
         private static EchoServer StartReplay(TcpRecording recording, bool timing = false) =>
             new EchoServer(o => o.Framing = Framing.FramingKind.Raw, new ReplayHandler(recording, "test.json", timing));
 

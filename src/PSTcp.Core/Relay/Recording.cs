@@ -153,6 +153,12 @@ namespace PSTcp
             Save(recording.Connection, server);
         }
 
+        /// <summary>The target could not be reached: the client's connection is not a conversation to replay.</summary>
+        internal void OnTargetFailed(TcpConnection client)
+        {
+            if (_clients.TryGetValue(client, out var state)) state.Recording = null;
+        }
+
         internal void OnTargetData(TcpConnection client, ReadOnlyMemory<byte> data)
         {
             if (_clients.TryGetValue(client, out var state)) state.Recording?.Data(RecordedSide.Target, data.Span);

@@ -167,6 +167,7 @@ namespace PSTcp
                 if (!_closed.IsCancellationRequested)
                 {
                     _relay.CountTargetFailure();
+                    _relay.Recorder?.OnTargetFailed(Client); // recording hook: nothing to record
                     var error = e as TcpException ?? new TcpException(TcpErrorKind.ConnectionRefused, e.Message, e);
                     server?.RecordError(new TcpException(error.Kind,
                         $"The relay's target {_relay.TargetHost}:{_relay.TargetPort} failed for client {Client.RemoteEndPoint}: {error.Message}", error), Client);
