@@ -254,6 +254,27 @@ namespace PSTcp.Tests
         }
 
         [Fact]
+        public async Task AFirstMessageHeldWholeIsAnsweredAlthoughAnEarlierRecordingCouldStillMatch()
+        {
+            var recording = new TcpRecording();
+            foreach (var (id, ask, answer) in new[] { (1, "GET a\nGET b\n", "1\n2\n"), (2, "GET a\n", "only a\n") })
+            {
+                var c = new RecordedConnection { Id = id, End = new RecordedEnd(RecordedSide.Target, RecordedEndKind.Close, 2) };
+                c.Messages.Add(new RecordedMessage(RecordedSide.Client, 0, Utf8(ask)));
+                c.Messages.Add(new RecordedMessage(RecordedSide.Target, 1, Utf8(answer)));
+                recording.Connections.Add(c);
+            }
+
+            await using var replay = StartReplay(recording);
+            using var client = await replay.ConnectAsync();
+            await client.SendAsync("GET a\n");
+            Assert.Equal("only a\n", Encoding.ASCII.GetString((await client.ReadToEndAsync()).Data));
+            using var pipelined = await replay.ConnectAsync();
+            await pipelined.SendAsync("GET a\nGET b\n");
+            Assert.Equal("1\n2\n", Encoding.ASCII.GetString((await pipelined.ReadToEndAsync()).Data));
+        }
+
+        [Fact]
         public async Task AMissIsAReplayMissShowingWhatWasAskedAndExpectedAndTheConnectionCloses()
         {
             var recording = OneConnection(null,

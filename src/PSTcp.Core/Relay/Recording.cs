@@ -123,12 +123,24 @@ namespace PSTcp
             await relay.ForwardFromClientAsync(client, data, cancellationToken).ConfigureAwait(false);
         }
 
-        internal ValueTask OnClientEndedAsync(RelayHandler relay, TcpConnection client)
+        internal async ValueTask OnClientEndedAsync(RelayHandler relay, TcpConnection client)
         {
-            if (!_clients.TryGetValue(client, out var state)) return default;
-            if (state.Replay != null) return state.Replay.OnClientEndedAsync();
+            if (!_clients.TryGetValue(client, out var state)) return;
+            var replay = state.Replay;
+            if (replay != null)
+            {
+                if (await replay.OnClientEndedAsync().ConfigureAwait(false) != ReplayResult.Unpaired) return;
+                // NewEpisodes: the client ended before what it sent paired with anything; the target answers.
+                state.Replay = null;
+                StartRecording(state, client);
+                relay.StartPair(client);
+                var pending = replay.TakePending();
+                state.Recording?.Data(RecordedSide.Client, pending.Span);
+                await relay.ForwardFromClientAsync(client, pending, CancellationToken.None).ConfigureAwait(false);
+            }
+
             state.Recording?.Ended(RecordedSide.Client, RecordedEndKind.Close);
-            return relay.ClientEndedAsync(client);
+            await relay.ClientEndedAsync(client).ConfigureAwait(false);
         }
 
         /// <summary>The client's connection closed: a recorded one is written to the file.</summary>

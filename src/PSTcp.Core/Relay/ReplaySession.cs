@@ -68,9 +68,8 @@ namespace PSTcp
 
         /// <summary>
         /// Pairs by the client's first bytes: the first candidate (in file order) whose first client
-        /// message agrees with them is claimed when they hold it whole; null with
-        /// <paramref name="needMore"/> when that first candidate needs more bytes to tell; null
-        /// without it when nothing matches.
+        /// message they hold whole is claimed; null with <paramref name="needMore"/> when none is
+        /// held whole yet but some agree with the bytes so far; null without it when nothing matches.
         /// </summary>
         public RecordedConnection TryPair(byte[] data, int count, out bool needMore)
         {
@@ -88,13 +87,18 @@ namespace PSTcp
                         if (!data.AsSpan(0, n).SequenceEqual(first.Data.AsSpan(0, n))) continue;
                         if (count < first.Data.Length)
                         {
+                            // It may yet match; a later one that the bytes already hold whole answers now,
+                            // so a client waiting for that answer is not kept waiting.
                             needMore = true;
-                            return null;
+                            continue;
                         }
 
                         _used[i] = true;
+                        needMore = false;
                         return _connections[i];
                     }
+
+                    if (needMore) return null;
                 }
 
                 return null;
@@ -236,16 +240,17 @@ namespace PSTcp
         }
 
         /// <summary>The client sent FIN: what the target sent after it is still sent, then the connection closes.</summary>
-        public async ValueTask OnClientEndedAsync()
+        public async ValueTask<ReplayResult> OnClientEndedAsync()
         {
             await _gate.WaitAsync().ConfigureAwait(false);
             try
             {
-                if (_failed) return;
+                if (_failed) return ReplayResult.Handled;
                 if (_recorded == null)
                 {
+                    if (_pendingCount > 0 && _fallback) return ReplayResult.Unpaired;
                     if (_pendingCount > 0) Miss($"it ended after {Asked()}, which pairs with no recorded connection: {_book.DescribeFirstMessages(_pending, _pendingStart, _pendingCount)}");
-                    return;
+                    return ReplayResult.Handled;
                 }
 
                 // The rest of the target's answer, up to the next thing the client would have sent.
@@ -259,6 +264,8 @@ namespace PSTcp
             {
                 _gate.Release();
             }
+
+            return ReplayResult.Handled;
         }
 
         public void OnClosed()
@@ -471,7 +478,11 @@ namespace PSTcp
             if (session != null) await session.OnDataAsync(data, cancellationToken).ConfigureAwait(false);
         }
 
-        public override ValueTask OnReceiveEndedAsync(TcpConnection connection) => Find(connection)?.OnClientEndedAsync() ?? default;
+        public override async ValueTask OnReceiveEndedAsync(TcpConnection connection)
+        {
+            var session = Find(connection);
+            if (session != null) await session.OnClientEndedAsync().ConfigureAwait(false);
+        }
 
         public override void OnDisconnected(TcpConnection connection)
         {
