@@ -25,6 +25,10 @@ namespace PSTcp
         ProxyAuthenticationFailed,
         /// <summary>A stream read met a gap: the source's queue dropped messages of that stream.</summary>
         BytesDropped,
+        /// <summary>A replayed connection sent what its recording does not have (Start-TcpServer -ReplayPath, a replaying relay).</summary>
+        ReplayMiss,
+        /// <summary>A recording file (-ReplayPath, -RecordPath) is malformed or unreadable.</summary>
+        RecordingInvalid,
     }
 
     /// <summary>A failure of the core with a stable <see cref="Kind"/>.</summary>

@@ -78,7 +78,17 @@ namespace PSTcp
         public override ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
             IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken) => default;
 
+        /// <summary>Record and replay (-RecordPath, Recording.cs): sees every client event first and may answer a client itself. Set before the server starts.</summary>
+        public RelayRecorder Recorder { get; set; }
+
         public override void OnConnected(TcpConnection connection)
+        {
+            // Recording hook: a replayed client never reaches the target (or only once its first message matched nothing).
+            if (Recorder != null && !Recorder.OnClientConnected(connection)) return;
+            StartPair(connection);
+        }
+
+        internal void StartPair(TcpConnection connection)
         {
             var pair = new RelayPair(this, connection);
             _pairs[connection] = pair;
@@ -86,9 +96,15 @@ namespace PSTcp
         }
 
         public override ValueTask OnDataAsync(TcpConnection connection, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+            Recorder != null ? Recorder.OnClientDataAsync(this, connection, data, cancellationToken) : ForwardFromClientAsync(connection, data, cancellationToken);
+
+        internal ValueTask ForwardFromClientAsync(TcpConnection connection, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
             _pairs.TryGetValue(connection, out var pair) ? pair.ForwardToTargetAsync(data, cancellationToken) : default;
 
         public override ValueTask OnReceiveEndedAsync(TcpConnection connection) =>
+            Recorder != null ? Recorder.OnClientEndedAsync(this, connection) : ClientEndedAsync(connection);
+
+        internal ValueTask ClientEndedAsync(TcpConnection connection) =>
             _pairs.TryGetValue(connection, out var pair) ? pair.ClientEndedAsync() : default;
 
         public override void OnDisconnected(TcpConnection connection)
@@ -97,6 +113,8 @@ namespace PSTcp
             {
                 pair.ClientClosed();
             }
+
+            Recorder?.OnClientClosed(connection); // recording hook: writes the file
         }
 
         internal void CountTargetFailure() => Interlocked.Increment(ref _targetFailures);
@@ -151,6 +169,7 @@ namespace PSTcp
                 if (!_closed.IsCancellationRequested)
                 {
                     _relay.CountTargetFailure();
+                    _relay.Recorder?.OnTargetFailed(Client); // recording hook: nothing to record
                     var error = e as TcpException ?? new TcpException(TcpErrorKind.ConnectionRefused, e.Message, e);
                     server?.RecordError(new TcpException(error.Kind,
                         $"The relay's target {_relay.TargetHost}:{_relay.TargetPort} failed for client {Client.RemoteEndPoint}: {error.Message}", error), Client);
@@ -167,8 +186,11 @@ namespace PSTcp
             await target.SendAsync(data, cancellationToken).ConfigureAwait(false);
         }
 
-        public ValueTask ForwardToClientAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
-            Client.SendAsync(data, cancellationToken);
+        public ValueTask ForwardToClientAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        {
+            _relay.Recorder?.OnTargetData(Client, data); // recording hook
+            return Client.SendAsync(data, cancellationToken);
+        }
 
         /// <summary>The client sent FIN: pass it on, then stay open for the target's answer until it ends too.</summary>
         public async ValueTask ClientEndedAsync()
@@ -207,6 +229,7 @@ namespace PSTcp
         public async ValueTask TargetEndedAsync()
         {
             _targetEnded.TrySetResult(true);
+            _relay.Recorder?.OnTargetEnded(Client); // recording hook
             await Client.HalfCloseAsync().ConfigureAwait(false);
             await _clientEnded.Task.ConfigureAwait(false);
         }
@@ -227,6 +250,7 @@ namespace PSTcp
         /// <summary>The target's connection closed: a client still open loses its other half, so it closes.</summary>
         public void TargetClosed(TcpConnection target)
         {
+            _relay.Recorder?.OnTargetClosed(Client, target); // recording hook: a reset is recorded
             _targetEnded.TrySetResult(true);
             if (Client.State < ConnectionState.Closing && !_clientEnded.Task.IsCompleted)
             {

@@ -9,7 +9,7 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsLifecycle.Start, "TcpRelay", SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Start-TcpRelay.md")]
     [OutputType(typeof(TcpServer))]
-    public sealed class StartTcpRelayCommand : ServerCommandBase
+    public sealed partial class StartTcpRelayCommand : ServerCommandBase
     {
         internal static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(10);
 
@@ -93,6 +93,7 @@ namespace PSTcp.Commands
             }.WithProxy(Proxy, ProxyCredential).Apply(this, _targetOptions);
 
             var handler = new RelayHandler(TargetHost, TargetPort, _targetOptions, ConnectTimeout, queueMessages: !NoQueue);
+            handler.Recorder = CreateRecorder(); // -RecordPath (StartTcpRelayCommand.Recording.cs)
             var server = StartServer(handler);
             // Target connections' messages carry the relay's name as their Source; a generated
             // name is known only now (a client in the first microseconds keeps a null one).

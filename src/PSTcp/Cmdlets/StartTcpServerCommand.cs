@@ -70,7 +70,9 @@ namespace PSTcp.Commands
             if (!ShouldStart()) return;
             LineHandler handler = ParameterSetName == AsBroadcast
                 ? new BroadcastLineHandler(MaxSendQueueBytes)
-                : ParameterSetName == WithConversation ? CreateConversation() : CreateHandler();
+                : ParameterSetName == WithConversation ? CreateConversation()
+                : ParameterSetName == WithReplay ? CreateReplay() // -ReplayPath (StartTcpServerCommand.Replay.cs)
+                : CreateHandler();
             handler = WithGreeting(handler);
             try
             {

@@ -90,6 +90,8 @@ namespace PSTcp.Commands
                 case TcpErrorKind.ProxyAuthenticationFailed: return ErrorCategory.AuthenticationError;
                 case TcpErrorKind.ProxyFailed: return ErrorCategory.ConnectionError;
                 case TcpErrorKind.BytesDropped: return ErrorCategory.ReadError;
+                case TcpErrorKind.ReplayMiss: return ErrorCategory.InvalidData;
+                case TcpErrorKind.RecordingInvalid: return ErrorCategory.InvalidData;
                 default: return ErrorCategory.ConnectionError;
             }
         }
