@@ -270,6 +270,34 @@ namespace PSTcp
             }
         }
 
+        /// <summary>What it does and when, in a few words ("200 ms ± 50 ms; on 'GET*' after 1, at most 1").</summary>
+        public string Summary
+        {
+            get
+            {
+                string what;
+                switch (Type)
+                {
+                    case TcpFaultType.Latency: what = Jitter > TimeSpan.Zero ? $"{Ms(Latency)} ± {Ms(Jitter)}" : Ms(Latency); break;
+                    case TcpFaultType.Bandwidth: what = $"{BytesPerSecond} bytes/s"; break;
+                    case TcpFaultType.Slicer: what = $"{SliceSize} bytes every {Ms(SliceDelay)}"; break;
+                    case TcpFaultType.LimitData: what = $"close after {ByteCount} bytes"; break;
+                    case TcpFaultType.Timeout: what = Delay > TimeSpan.Zero ? $"hold, close after {Ms(Delay)}" : "hold"; break;
+                    case TcpFaultType.Reset: what = Delay > TimeSpan.Zero ? $"reset after {Ms(Delay)}" : "reset"; break;
+                    default: what = $"close {Ms(Delay)} late"; break;
+                }
+
+                var when = new List<string>();
+                if (Match != null) when.Add($"on '{Match}'");
+                if (AfterMessages > 0) when.Add($"after {AfterMessages}");
+                if (Count.HasValue) when.Add($"at most {Count}");
+                if (Probability < 1) when.Add($"p {Probability:0.###}" + (Seed.HasValue ? $" seed {Seed}" : string.Empty));
+                return when.Count == 0 ? what : what + "; " + string.Join(", ", when);
+            }
+        }
+
+        private static string Ms(TimeSpan value) => value.TotalSeconds >= 10 ? $"{value.TotalSeconds:0.#} s" : $"{value.TotalMilliseconds:0} ms";
+
         public override string ToString() => $"{Name} ({Type}, {Direction}, applied {Applied})";
     }
 }
