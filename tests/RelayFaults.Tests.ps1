@@ -15,7 +15,8 @@ BeforeAll {
         $code = $Script.Replace('{PORT}', "$Port")
         $output = & python3 -c $code 2>&1
         if ($LASTEXITCODE -ne 0) { throw "python3 failed ($LASTEXITCODE): $output" }
-        @($output | ForEach-Object { "$_".Trim() })
+        # Always an array, even of one line ($out[0] is the first line, not its first character).
+        , @($output | ForEach-Object { "$_".Trim() })
     }
 
     function Invoke-RedisCli([int] $Port, [string[]] $Arguments) {

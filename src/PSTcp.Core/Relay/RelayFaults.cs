@@ -156,8 +156,9 @@ namespace PSTcp
         private void ResetBoth()
         {
             _cut = true;
-            Target?.Abort(reset: true);
+            // The client first: the target's end would otherwise close the client gracefully (FIN) first.
             _pair.Client.Abort(reset: true);
+            Target?.Abort(reset: true);
         }
 
         private static async ValueTask<bool> DelayAsync(TimeSpan delay, TcpFault fault, CancellationToken cancellationToken)
