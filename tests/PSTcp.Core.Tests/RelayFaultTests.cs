@@ -149,7 +149,7 @@ namespace PSTcp.Tests
                     await client.SendAsync("up\n");
                     Assert.Equal("up\n", await ReadAsync(peer, 3));
                     await peer.SendAsync(new ArraySegment<byte>(Bytes.Latin1("down\n")), SocketFlags.None);
-                    Assert.Equal("down", await client.ReadLineTextAsync());
+                    Assert.Equal("down\n", await client.ReadLineTextAsync());
                     var messages = await Queues.TakeAsync(relay.Queue, 2);
                     Assert.Equal(messages[0].ConnectionId, messages[1].ConversationId);
                     Assert.Equal(messages[0].ConversationId, messages[1].ConversationId);
