@@ -35,7 +35,9 @@ s = socket.create_connection(('127.0.0.1', {PORT}))
 for cmd in [b'GET fa\r\n', b'GET fb\r\n', b'GET fc\r\n']:
     t = time.time()
     s.sendall(cmd)
-    data = s.recv(100)
+    data = b''
+    while data.count(b'\r\n') < 2:
+        data += s.recv(100)
     print('%.3f %r' % (time.time() - t, data))
 s.close()
 '@
@@ -294,7 +296,9 @@ import socket
 s = socket.create_connection(('127.0.0.1', {PORT}))
 for i in range(30):
     s.sendall(b'PING %d\r\n' % i)
-    s.recv(100)
+    data = b''
+    while data.count(b'\r\n') < 2:
+        data += s.recv(100)
 s.close()
 '@
         $runs = foreach ($run in 1, 2) {

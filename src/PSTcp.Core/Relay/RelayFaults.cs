@@ -226,6 +226,8 @@ namespace PSTcp
                 var faults = _owner._faults.Current;
                 Split(from, data);
                 var segments = _segments.ToArray();
+                _data = data;
+                _runStart = _runEnd = 0;
                 foreach (var segment in segments)
                 {
                     if (_owner._cut) return;
@@ -234,6 +236,21 @@ namespace PSTcp
                         return;
                     }
                 }
+
+                await FlushAsync(to, cancellationToken).ConfigureAwait(false);
+            }
+
+            // The run of segments that no fault touched, not written yet: one write for them, as the read came.
+            private ReadOnlyMemory<byte> _data;
+            private int _runStart;
+            private int _runEnd;
+
+            private async ValueTask FlushAsync(TcpConnection to, CancellationToken cancellationToken)
+            {
+                if (_runEnd == _runStart) return;
+                var run = _data.Slice(_runStart, _runEnd - _runStart);
+                _runStart = _runEnd;
+                if (!_owner._cut && to != null) await to.SendAsync(run, cancellationToken).ConfigureAwait(false);
             }
 
             /// <summary>Writes one segment as the faults say; false when nothing more of the read goes (cut, reset, held).</summary>
@@ -254,6 +271,7 @@ namespace PSTcp
                                 var latency = fault.NextLatency();
                                 var due = TimeSpan.FromSeconds((double)(arrival - Stopwatch.GetTimestamp()) / Stopwatch.Frequency) + latency;
                                 fault.Record(from, conversation, _direction, segment.Text, $"delayed {Ms(latency)}");
+                                await FlushAsync(to, cancellationToken).ConfigureAwait(false);
                                 await DelayAsync(due, fault, cancellationToken).ConfigureAwait(false);
                             }
 
@@ -331,7 +349,12 @@ namespace PSTcp
                             }
 
                             // Held: what arrives is dropped while the fault is on the relay.
-                            if (holding) return false;
+                            if (holding)
+                            {
+                                await FlushAsync(to, cancellationToken).ConfigureAwait(false);
+                                return false;
+                            }
+
                             break;
                         }
                         case TcpFaultType.Reset:
@@ -340,6 +363,7 @@ namespace PSTcp
                                 fault.Record(from, conversation, _direction, segment.Text,
                                     fault.Delay > TimeSpan.Zero ? $"reset after {Ms(fault.Delay)}" : "reset");
                                 // Removed while it waited: the read goes on as if it never fired.
+                                await FlushAsync(to, cancellationToken).ConfigureAwait(false);
                                 if (await DelayAsync(fault.Delay, fault, cancellationToken).ConfigureAwait(false))
                                 {
                                     _owner.ResetBoth();
@@ -363,6 +387,16 @@ namespace PSTcp
                     }
                 }
 
+                if (bandwidth == null && slicer == null && !cutAfter && bytes.Length == segment.Length)
+                {
+                    // Untouched: joins the run (written with its neighbours, in one write).
+                    if (_runEnd != segment.Offset) await FlushAsync(to, cancellationToken).ConfigureAwait(false);
+                    if (_runEnd == _runStart) _runStart = segment.Offset;
+                    _runEnd = segment.Offset + segment.Length;
+                    return true;
+                }
+
+                await FlushAsync(to, cancellationToken).ConfigureAwait(false);
                 if (!bytes.IsEmpty && !_owner._cut)
                 {
                     await WriteAsync(to, bytes, bandwidth, slicer, cancellationToken).ConfigureAwait(false);
