@@ -151,7 +151,7 @@ namespace PSTcp
         }
 
         /// <summary>Decides -Match (set by the cmdlet layer: PowerShell's wildcards); null: every message matches.</summary>
-        public Func<string, bool> Matcher { get; set; }
+        internal Func<string, bool> Matcher { get; set; }
 
         /// <summary>Whether firing depends on the message (-Match or -AfterMessages), so only whole messages can fire it.</summary>
         internal bool HasTrigger => Match != null || Matcher != null || AfterMessages > 0;

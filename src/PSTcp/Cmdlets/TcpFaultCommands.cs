@@ -16,6 +16,7 @@ namespace PSTcp.Commands
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ServerTransformation]
+        [ArgumentCompleter(typeof(ServerCompleter))]
         [ValidateNotNull]
         public TcpServer Relay { get; set; }
 
@@ -182,6 +183,7 @@ namespace PSTcp.Commands
     {
         [Parameter(Position = 0, ValueFromPipeline = true)]
         [ServerTransformation]
+        [ArgumentCompleter(typeof(ServerCompleter))]
         [ValidateNotNull]
         public TcpServer[] Relay { get; set; }
 
