@@ -330,6 +330,33 @@ s.close()
     }
 }
 
+Describe 'SlowClose when a side goes away abruptly' {
+    AfterEach {
+        Get-TcpServer | Stop-TcpServer
+    }
+
+    It 'a client''s reset reaches the target -Delay late' {
+        $target = New-RawListener
+        $client = $null; $peer = $null
+        try {
+            $relay = Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort $target.LocalEndpoint.Port
+            $fault = Add-TcpFault $relay -Type SlowClose -Delay 600ms -Direction ClientToTarget
+            $client = New-RawClient $relay.Port
+            $peer = Receive-RawConnection $target
+            Send-RawBytes $client "hi`n"
+            ConvertFrom-Bytes (Read-RawBytes $peer 3) | Should -Be "hi`n"
+            $watch = [System.Diagnostics.Stopwatch]::StartNew()
+            Reset-RawClient $client
+            $null = Read-RawToEnd $peer -Timeout 10
+            $watch.Elapsed.TotalMilliseconds | Should -BeGreaterOrEqual 550
+            $fault.Applied | Should -Be 1
+        } finally {
+            Close-RawClient $client, $peer
+            $target.Stop()
+        }
+    }
+}
+
 Describe 'Relayed pairs' {
     AfterEach {
         Get-TcpServer | Stop-TcpServer

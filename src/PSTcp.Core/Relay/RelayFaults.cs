@@ -129,6 +129,27 @@ namespace PSTcp
             }
         }
 
+        /// <summary>
+        /// A side closed abruptly (a reset, a cut) and the other side is to be closed in
+        /// <paramref name="direction"/>: after a SlowClose fault's delay, if one fires.
+        /// </summary>
+        public void CloseAfterSlowClose(MessageDirection direction, Func<Task> close)
+        {
+            if (!_faults.Any)
+            {
+                _ = close();
+                return;
+            }
+
+            _ = CloseLaterAsync();
+
+            async Task CloseLaterAsync()
+            {
+                await SlowCloseAsync(direction).ConfigureAwait(false);
+                await close().ConfigureAwait(false);
+            }
+        }
+
         private FaultState StateOf(TcpFault fault)
         {
             lock (_states)

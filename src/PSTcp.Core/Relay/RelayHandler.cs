@@ -239,7 +239,7 @@ namespace PSTcp
             var target = TargetIfConnected;
             if (target != null && !bothEnded && target.State < ConnectionState.Closing)
             {
-                _ = target.CloseAsync(TimeSpan.FromSeconds(1));
+                Faults.CloseAfterSlowClose(MessageDirection.ClientToTarget, () => target.CloseAsync(TimeSpan.FromSeconds(1))); // fault hook: SlowClose
             }
         }
 
@@ -249,7 +249,7 @@ namespace PSTcp
             _targetEnded.TrySetResult(true);
             if (Client.State < ConnectionState.Closing && !_clientEnded.Task.IsCompleted)
             {
-                _ = Client.CloseAsync(TimeSpan.FromSeconds(1));
+                Faults.CloseAfterSlowClose(MessageDirection.TargetToClient, () => Client.CloseAsync(TimeSpan.FromSeconds(1))); // fault hook: SlowClose
             }
         }
     }
