@@ -60,6 +60,7 @@ namespace PSTcp
             _handlerNeedsMessages = handler != null && handler.NeedsMessages;
             _forwardsBytes = handler != null && handler.WantsData;
             Id = Interlocked.Increment(ref s_nextId);
+            ConversationId = Id;
             Name = string.IsNullOrEmpty(options.Name) || server != null ? "Connection" + Id : options.Name;
             RemoteEndPoint = socket.RemoteEndPoint;
             LocalEndPoint = socket.LocalEndPoint;
@@ -77,6 +78,9 @@ namespace PSTcp
         public int Id { get; }
 
         public string Name { get; }
+
+        /// <summary>Its own Id; on a relay's target side, the Id of the client it was opened for (both directions of a pair share it).</summary>
+        public int ConversationId { get; internal set; }
 
         /// <summary>
         /// The peer; behind a PROXY-protocol proxy, the real client the header named. An IPEndPoint

@@ -52,6 +52,9 @@ namespace PSTcp
 
         public int ConnectionId => Origin.Id;
 
+        /// <summary>The connection's id; on a relay, the client connection's Id for both directions of that client's pair.</summary>
+        public int ConversationId => Origin.ConversationId;
+
         public System.Net.EndPoint RemoteEndPoint => Origin.RemoteEndPoint;
 
         public System.Net.EndPoint LocalEndPoint => Origin.LocalEndPoint;

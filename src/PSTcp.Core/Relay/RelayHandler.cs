@@ -47,6 +47,12 @@ namespace PSTcp
 
         public bool QueueMessages { get; }
 
+        /// <summary>Where clients are forwarded, as host:port ([v6]:port).</summary>
+        public string Target => (TargetHost.IndexOf(':') >= 0 && !TargetHost.StartsWith("[", StringComparison.Ordinal) ? "[" + TargetHost + "]" : TargetHost) + ":" + TargetPort;
+
+        /// <summary>The faults on this relay (Add-TcpFault; RelayFaults.cs).</summary>
+        public RelayFaults Faults { get; } = new RelayFaults();
+
         /// <summary>How many clients were closed because their target connection failed.</summary>
         public long TargetFailures => Interlocked.Read(ref _targetFailures);
 
@@ -133,7 +139,11 @@ namespace PSTcp
         {
             _relay = relay;
             Client = client;
+            Faults = new RelayPairFaults(relay.Faults, this);
         }
+
+        /// <summary>This pair's side of the relay's faults (RelayFaults.cs).</summary>
+        internal RelayPairFaults Faults { get; }
 
         public TcpConnection Client { get; }
 
@@ -183,13 +193,22 @@ namespace PSTcp
         public async ValueTask ForwardToTargetAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
         {
             var target = await _target.ConfigureAwait(false);
+            // Fault hook (Add-TcpFault): with faults on the relay, they forward the read.
+            if (Faults.Any) { await Faults.ToTargetAsync(target, data, cancellationToken).ConfigureAwait(false); return; }
             await target.SendAsync(data, cancellationToken).ConfigureAwait(false);
         }
 
         public ValueTask ForwardToClientAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
         {
             _relay.Recorder?.OnTargetData(Client, data); // recording hook
-            return Client.SendAsync(data, cancellationToken);
+            return Faults.Any ? Faults.ToClientAsync(data, cancellationToken) : Client.SendAsync(data, cancellationToken); // fault hook
+        }
+
+        /// <summary>The target connection opened: its messages carry the client's conversation id; the faults know it.</summary>
+        public void TargetOpened(TcpConnection target)
+        {
+            target.ConversationId = Client.ConversationId;
+            Faults.Target = target;
         }
 
         /// <summary>The client sent FIN: pass it on, then stay open for the target's answer until it ends too.</summary>
@@ -206,6 +225,7 @@ namespace PSTcp
                 return;
             }
 
+            await Faults.SlowCloseAsync(MessageDirection.ClientToTarget).ConfigureAwait(false); // fault hook: SlowClose
             await target.HalfCloseAsync().ConfigureAwait(false);
             await Task.WhenAny(_targetEnded.Task, WhileClientStaysAsync()).ConfigureAwait(false);
         }
@@ -230,6 +250,7 @@ namespace PSTcp
         {
             _targetEnded.TrySetResult(true);
             _relay.Recorder?.OnTargetEnded(Client); // recording hook
+            await Faults.SlowCloseAsync(MessageDirection.TargetToClient).ConfigureAwait(false); // fault hook: SlowClose
             await Client.HalfCloseAsync().ConfigureAwait(false);
             await _clientEnded.Task.ConfigureAwait(false);
         }
@@ -243,7 +264,7 @@ namespace PSTcp
             var target = TargetIfConnected;
             if (target != null && !bothEnded && target.State < ConnectionState.Closing)
             {
-                _ = target.CloseAsync(TimeSpan.FromSeconds(1));
+                Faults.CloseAfterSlowClose(MessageDirection.ClientToTarget, () => target.CloseAsync(TimeSpan.FromSeconds(1))); // fault hook: SlowClose
             }
         }
 
@@ -254,7 +275,7 @@ namespace PSTcp
             _targetEnded.TrySetResult(true);
             if (Client.State < ConnectionState.Closing && !_clientEnded.Task.IsCompleted)
             {
-                _ = Client.CloseAsync(TimeSpan.FromSeconds(1));
+                Faults.CloseAfterSlowClose(MessageDirection.TargetToClient, () => Client.CloseAsync(TimeSpan.FromSeconds(1))); // fault hook: SlowClose
             }
         }
     }
@@ -277,6 +298,8 @@ namespace PSTcp
 
         public override ValueTask OnDataAsync(TcpConnection connection, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
             _pair.ForwardToClientAsync(data, cancellationToken);
+
+        public override void OnConnected(TcpConnection connection) => _pair.TargetOpened(connection);
 
         public override ValueTask OnReceiveEndedAsync(TcpConnection connection) => _pair.TargetEndedAsync();
 

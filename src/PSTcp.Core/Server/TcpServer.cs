@@ -97,6 +97,12 @@ namespace PSTcp
 
         public TcpServerOptions Options => _options;
 
+        /// <summary>A relay's target, host:port; null on other servers.</summary>
+        public string Target => (_handler as RelayHandler)?.Target;
+
+        /// <summary>A relay's faults (Add-TcpFault); null on other servers.</summary>
+        internal RelayFaults Faults => (_handler as RelayHandler)?.Faults;
+
         /// <summary>How accepted connections' byte streams are cut into messages.</summary>
         public PSTcp.Framing.MessageFraming Framing { get; }
 
@@ -517,6 +523,8 @@ namespace PSTcp
 
             _idleTimer?.Dispose();
             _listener.Dispose();
+            // A relay's faults end with it: no latency or Timeout hold keeps the stop waiting.
+            Faults?.Clear();
             UnixListener.Remove(_options.UnixSocketPath);
             await _acceptLoop.ConfigureAwait(false);
 
