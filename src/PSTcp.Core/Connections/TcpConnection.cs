@@ -28,6 +28,7 @@ namespace PSTcp
         private long _dropped;
         private long _lastReceiveTimestamp;
         private int _state;
+        private bool _countedActive;
         private Timer _proxyDeadline;
 
         internal TcpConnection(Transport transport, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server)
@@ -170,10 +171,15 @@ namespace PSTcp
         internal void CountDropped(int count) => Interlocked.Add(ref _dropped, count);
 
         /// <summary>Counts messages written by a handler or a sender.</summary>
-        public void CountMessagesSent(int count) => Interlocked.Add(ref _messagesSent, count);
+        public void CountMessagesSent(int count)
+        {
+            Interlocked.Add(ref _messagesSent, count);
+            Diagnostics.PSTcpMetrics.MessagesSent(this, count);
+        }
 
         internal void Start()
         {
+            _countedActive = Diagnostics.PSTcpMetrics.ConnectionOpened(this);
             _ = RunAsync();
         }
 
@@ -212,6 +218,7 @@ namespace PSTcp
                 }
 
                 _proxyDeadline?.Dispose();
+                Diagnostics.PSTcpMetrics.ConnectionClosed(this, _countedActive);
                 Server?.OnConnectionClosed(this);
                 _closed.TrySetResult(true);
                 _abort.Dispose();
@@ -221,6 +228,8 @@ namespace PSTcp
         /// <summary>Server side: a failed TLS handshake costs only this connection, recorded quietly.</summary>
         private async Task<bool> HandshakeAsync()
         {
+            var tag = new System.Collections.Generic.KeyValuePair<string, object>(Diagnostics.PSTcpMetrics.ServerNameTag, Server.Name);
+            bool counted = _transport is TlsTransport && Diagnostics.PSTcpMetrics.TlsHandshakeStarted(tag);
             try
             {
                 await _transport.HandshakeAsync().ConfigureAwait(false);
@@ -231,6 +240,10 @@ namespace PSTcp
                 Error = e;
                 Server.RecordError(e, this);
                 return false;
+            }
+            finally
+            {
+                Diagnostics.PSTcpMetrics.TlsHandshakeEnded(counted, tag);
             }
         }
 
