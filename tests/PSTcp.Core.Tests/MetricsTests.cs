@@ -145,6 +145,21 @@ namespace PSTcp.Tests
         }
 
         [Fact]
+        public async Task UnnamedClientConnectionsShareOneUntaggedSeries()
+        {
+            using var recorder = new Recorder();
+            await using var server = new EchoServer();
+            for (int i = 0; i < 3; i++)
+            {
+                var connection = await TcpConnection.ConnectAsync("127.0.0.1", server.Port, new ConnectionOptions(), TimeSpan.FromSeconds(10), default);
+                await connection.CloseAsync(TimeSpan.FromSeconds(5));
+            }
+
+            await Poll.UntilAsync(() => recorder.Count("pstcp.connection.duration", null) == 3, "durations recorded");
+            Assert.Equal(3, recorder.Sum("pstcp.connections", null));
+        }
+
+        [Fact]
         public async Task RejectedConnectionsAreCountedWithTheReason()
         {
             using var recorder = new Recorder();

@@ -61,6 +61,8 @@ namespace PSTcp
             _handlerNeedsMessages = handler != null && handler.NeedsMessages;
             Id = Interlocked.Increment(ref s_nextId);
             Name = string.IsNullOrEmpty(options.Name) || server != null ? "Connection" + Id : options.Name;
+            // Metrics name only what the user named: one series per "ConnectionN" would grow without bound.
+            MetricName = server == null && !string.IsNullOrEmpty(options.Name) ? options.Name : null;
             RemoteEndPoint = socket.RemoteEndPoint;
             LocalEndPoint = socket.LocalEndPoint;
             ConnectedAt = DateTimeOffset.Now;
@@ -165,6 +167,9 @@ namespace PSTcp
         public event EventHandler<TcpErrorEventArgs> ErrorReported;
 
         internal string SourceName => Server?.Name ?? Name;
+
+        /// <summary>The pstcp.connection.name of a client connection the user named; null otherwise.</summary>
+        internal string MetricName { get; }
 
         internal long LastReceiveTimestamp => Interlocked.Read(ref _lastReceiveTimestamp);
 

@@ -70,25 +70,43 @@ namespace PSTcp.Diagnostics
 
         internal static void ServerStopped(TcpServer server) => s_servers.TryRemove(server, out _);
 
-        private static KeyValuePair<string, object> Tag(TcpConnection connection) =>
-            connection.Server != null
-                ? new KeyValuePair<string, object>(ServerNameTag, connection.Server.Name)
-                : new KeyValuePair<string, object>(ConnectionNameTag, connection.Name);
+        // A server's connections carry its name; a client connection the name the user gave it
+        // (unnamed ones, "ConnectionN", share one untagged series: a name each would grow without bound).
+        private static void Add(Counter<long> counter, TcpConnection connection, long value)
+        {
+            if (connection.Server != null) counter.Add(value, new KeyValuePair<string, object>(ServerNameTag, connection.Server.Name));
+            else if (connection.MetricName != null) counter.Add(value, new KeyValuePair<string, object>(ConnectionNameTag, connection.MetricName));
+            else counter.Add(value);
+        }
+
+        private static void Add(UpDownCounter<long> counter, TcpConnection connection, long value)
+        {
+            if (connection.Server != null) counter.Add(value, new KeyValuePair<string, object>(ServerNameTag, connection.Server.Name));
+            else if (connection.MetricName != null) counter.Add(value, new KeyValuePair<string, object>(ConnectionNameTag, connection.MetricName));
+            else counter.Add(value);
+        }
+
+        private static void Record(Histogram<double> histogram, TcpConnection connection, double value)
+        {
+            if (connection.Server != null) histogram.Record(value, new KeyValuePair<string, object>(ServerNameTag, connection.Server.Name));
+            else if (connection.MetricName != null) histogram.Record(value, new KeyValuePair<string, object>(ConnectionNameTag, connection.MetricName));
+            else histogram.Record(value);
+        }
 
         /// <summary>A connection starts: counted, and active when someone listens (true: decrement it at close).</summary>
         internal static bool ConnectionOpened(TcpConnection connection)
         {
-            if (s_connections.Enabled) s_connections.Add(1, Tag(connection));
+            if (s_connections.Enabled) Add(s_connections, connection, 1);
             if (!s_active.Enabled) return false;
-            s_active.Add(1, Tag(connection));
+            Add(s_active, connection, 1);
             return true;
         }
 
         /// <summary>A connection ended: no longer active (if it was counted so), and how long it lasted.</summary>
         internal static void ConnectionClosed(TcpConnection connection, bool countedActive)
         {
-            if (countedActive) s_active.Add(-1, Tag(connection));
-            if (s_duration.Enabled) s_duration.Record((DateTimeOffset.Now - connection.ConnectedAt).TotalSeconds, Tag(connection));
+            if (countedActive) Add(s_active, connection, -1);
+            if (s_duration.Enabled) Record(s_duration, connection, (DateTimeOffset.Now - connection.ConnectedAt).TotalSeconds);
         }
 
         internal static void Rejected(TcpServer server, string reason)
@@ -101,28 +119,28 @@ namespace PSTcp.Diagnostics
 
         internal static void MessagesReceived(TcpConnection connection, int count)
         {
-            if (s_messagesReceived.Enabled) s_messagesReceived.Add(count, Tag(connection));
+            if (s_messagesReceived.Enabled) Add(s_messagesReceived, connection, count);
         }
 
         internal static void MessagesSent(TcpConnection connection, int count)
         {
-            if (s_messagesSent.Enabled) s_messagesSent.Add(count, Tag(connection));
+            if (s_messagesSent.Enabled) Add(s_messagesSent, connection, count);
         }
 
         internal static void BytesReceived(TcpConnection connection, int count)
         {
-            if (s_bytesReceived.Enabled) s_bytesReceived.Add(count, Tag(connection));
+            if (s_bytesReceived.Enabled) Add(s_bytesReceived, connection, count);
         }
 
         internal static void BytesSent(TcpConnection connection, long count)
         {
-            if (s_bytesSent.Enabled) s_bytesSent.Add(count, Tag(connection));
+            if (s_bytesSent.Enabled) Add(s_bytesSent, connection, count);
         }
 
         internal static void Dropped(TcpConnection origin, int count)
         {
             if (!s_dropped.Enabled) return;
-            if (origin != null) s_dropped.Add(count, Tag(origin));
+            if (origin != null) Add(s_dropped, origin, count);
             else s_dropped.Add(count);
         }
 
