@@ -112,6 +112,25 @@ namespace PSTcp.Tests
             Assert.Equal(clients * perClient, s.QueueLength);
         }
 
+        [Theory]
+        [InlineData(QueueFullMode.DropOldest)]
+        [InlineData(QueueFullMode.DropNewest)]
+        public async Task DropsCountTheSameOnTheMeterAsOnTheServer(QueueFullMode mode)
+        {
+            using var recorder = new Recorder();
+            var name = UniqueName("drops");
+            await using var server = new EchoServer(o => { o.Name = name; o.QueueCapacity = 100; o.QueueFullMode = mode; });
+            using var client = await server.ConnectAsync();
+            var payload = new StringBuilder();
+            for (int i = 0; i < 1000; i++) payload.Append("line ").Append(i).Append('\n');
+            var bytes = Bytes.Latin1(payload.ToString());
+            await client.SendAsync(bytes);
+            Assert.Equal(bytes, await client.ReadExactlyAsync(bytes.Length, TimeSpan.FromSeconds(30)));
+            await Poll.UntilAsync(() => server.Server.MessagesReceived == 1000, "all read");
+            Assert.Equal(900, server.Server.MessagesDropped);
+            Assert.Equal(server.Server.MessagesDropped, (long)recorder.Sum("pstcp.queue.dropped", name));
+        }
+
         [Fact]
         public async Task ActiveConnectionsRiseAndFallWithClients()
         {
