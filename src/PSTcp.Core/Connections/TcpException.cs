@@ -25,6 +25,10 @@ namespace PSTcp
         ProxyAuthenticationFailed,
         /// <summary>A stream read met a gap: the source's queue dropped messages of that stream.</summary>
         BytesDropped,
+        /// <summary>No route to the host (EHOSTUNREACH, ENETUNREACH; a blackhole route; on a LAN, a host that is down).</summary>
+        HostUnreachable,
+        /// <summary>A firewall or a prohibit route refused the connection (EACCES, EPERM): not the host's answer.</summary>
+        ConnectionFiltered,
     }
 
     /// <summary>A failure of the core with a stable <see cref="Kind"/>.</summary>

@@ -61,6 +61,8 @@ namespace PSTcp.Commands
                 case TcpErrorKind.ProxyAuthenticationFailed: return ErrorCategory.AuthenticationError;
                 case TcpErrorKind.ProxyFailed: return ErrorCategory.ConnectionError;
                 case TcpErrorKind.BytesDropped: return ErrorCategory.ReadError;
+                case TcpErrorKind.HostUnreachable: return ErrorCategory.ConnectionError;
+                case TcpErrorKind.ConnectionFiltered: return ErrorCategory.PermissionDenied;
                 default: return ErrorCategory.ConnectionError;
             }
         }
