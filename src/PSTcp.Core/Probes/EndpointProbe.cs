@@ -135,7 +135,8 @@ namespace PSTcp
             catch (SocketException e)
             {
                 var status = StatusOf(e.SocketErrorCode);
-                var message = e.SocketErrorCode == SocketError.InvalidArgument ? e.Message + " (a blackhole route?)" : e.Message;
+                // Linux's EINVAL for a blackhole route says nothing about routes by itself.
+                var message = e.SocketErrorCode == SocketError.InvalidArgument ? $"No usable route ({e.Message}: a blackhole route?)" : e.Message;
                 return new TcpEndpointStatus(host, address, port, status, clock.Elapsed, message);
             }
         }
