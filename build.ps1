@@ -143,7 +143,7 @@ function Invoke-CoreTests {
     # Linux connections wait for data through PSTcp's own epoll pollers; Windows and macOS
     # through .NET's engine (a one-byte peek). The socket tests run again with the pollers off
     # (PSTCP_EPOLL=0), so that path is tested here too.
-    $socketTests = 'EchoServerTests', 'ClientTests', 'ReceivePathTests', 'ReadinessPollerTests', 'RelayTests', 'QueuedBlockTests', 'TortureTests' |
+    $socketTests = 'EchoServerTests', 'ClientTests', 'ReceivePathTests', 'ReadinessPollerTests', 'RelayTests', 'QueuedBlockTests', 'TortureTests', 'MetricsTests' |
         ForEach-Object { "FullyQualifiedName~PSTcp.Tests.$_" }
     $env:PSTCP_EPOLL = '0'
     try { $peek = Invoke-XunitRun -Name 'core-peek' -Filter ($socketTests -join '|') -NoBuild }

@@ -98,7 +98,8 @@ namespace PSTcp
                 {
                     socket = await ConnectToAnyAsync(proxyHost, proxyPort, options, token).ConfigureAwait(false);
                 }
-                catch (TcpException e) when (e.Kind == TcpErrorKind.ConnectionRefused || e.Kind == TcpErrorKind.HostNotFound || e.Kind == TcpErrorKind.ConnectTimeout)
+                catch (TcpException e) when (e.Kind == TcpErrorKind.ConnectionRefused || e.Kind == TcpErrorKind.HostNotFound || e.Kind == TcpErrorKind.ConnectTimeout
+                    || e.Kind == TcpErrorKind.HostUnreachable || e.Kind == TcpErrorKind.ConnectionFiltered)
                 {
                     throw new TcpException(TcpErrorKind.ProxyFailed, $"Can't reach the proxy {ProxyClient.Describe(options.Proxy)}: {e.Message}", e);
                 }
@@ -163,15 +164,34 @@ namespace PSTcp
                 {
                     // The address only when it says more than the host name already does.
                     var via = IPAddress.TryParse(host.Trim('[', ']'), out _) ? string.Empty : $" ({address})";
-                    last = e.SocketErrorCode == SocketError.ConnectionRefused
-                        ? new TcpException(TcpErrorKind.ConnectionRefused, $"{target} refused the connection{via}.", e)
-                        : e.SocketErrorCode == SocketError.TimedOut
-                            ? new TcpException(TcpErrorKind.ConnectTimeout, $"Connecting to {target} timed out{via}.", e)
-                            : new TcpException(TcpErrorKind.ConnectionRefused, $"Connecting to {target} failed{via}: {e.Message}", e);
+                    last = ConnectError(e, target, via);
                 }
             }
 
             throw last;
+        }
+
+        /// <summary>What a failed connect was, as Test-TcpEndpoint tells it: refused, timed out, no route, or filtered.</summary>
+        private static TcpException ConnectError(SocketException e, string target, string via)
+        {
+            if (e.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                return new TcpException(TcpErrorKind.ConnectionRefused, $"{target} refused the connection{via}.", e);
+            }
+
+            switch (EndpointProbe.StatusOf(e.SocketErrorCode))
+            {
+                case EndpointStatus.TimedOut:
+                    return new TcpException(TcpErrorKind.ConnectTimeout, $"Connecting to {target} timed out{via}.", e);
+                case EndpointStatus.Unreachable:
+                    var why = e.SocketErrorCode == SocketError.InvalidArgument ? e.Message + ": a blackhole route?" : e.Message;
+                    return new TcpException(TcpErrorKind.HostUnreachable, $"Can't reach {target}{via}: no route to the host ({why}).", e);
+                case EndpointStatus.Filtered:
+                    return new TcpException(TcpErrorKind.ConnectionFiltered,
+                        $"Connecting to {target}{via} was refused by a firewall rule or a prohibit route ({e.Message}).", e);
+                default:
+                    return new TcpException(TcpErrorKind.ConnectionRefused, $"Connecting to {target} failed{via}: {e.Message}", e);
+            }
         }
 
         /// <summary>

@@ -134,6 +134,7 @@ namespace PSTcp
                     _buffer.Advance(received);
                     Interlocked.Add(ref _bytesReceived, received);
                     Server?.CountBytesReceived(received);
+                    Diagnostics.PSTcpMetrics.BytesReceived(this, received);
 
                     var data = new ReadOnlyMemory<byte>(segment.Array, segment.Offset, received);
                     bool ready = true;
@@ -427,6 +428,7 @@ namespace PSTcp
             Interlocked.Exchange(ref _lastReceiveTimestamp, System.Diagnostics.Stopwatch.GetTimestamp());
             Interlocked.Add(ref _messagesReceived, count);
             Server?.CountMessagesReceived(count);
+            Diagnostics.PSTcpMetrics.MessagesReceived(this, count);
             long firstSequence = _sequence + 1;
             _sequence += count;
             long now = _queueMessages || _handlerNeedsMessages ? DateTime.UtcNow.Ticks : 0;

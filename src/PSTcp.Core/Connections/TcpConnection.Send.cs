@@ -44,6 +44,7 @@ namespace PSTcp
                 }
 
                 Interlocked.Add(ref _bytesSent, data.Length);
+                Diagnostics.PSTcpMetrics.BytesSent(this, data.Length);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
             {

@@ -28,6 +28,7 @@ namespace PSTcp
         private long _dropped;
         private long _lastReceiveTimestamp;
         private int _state;
+        private bool _countedActive;
         private Timer _proxyDeadline;
 
         internal TcpConnection(Transport transport, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server)
@@ -62,6 +63,8 @@ namespace PSTcp
             Id = Interlocked.Increment(ref s_nextId);
             ConversationId = Id;
             Name = string.IsNullOrEmpty(options.Name) || server != null ? "Connection" + Id : options.Name;
+            // Metrics name only what the user named: one series per "ConnectionN" would grow without bound.
+            MetricName = server == null && !string.IsNullOrEmpty(options.Name) ? options.Name : null;
             RemoteEndPoint = socket.RemoteEndPoint;
             LocalEndPoint = socket.LocalEndPoint;
             ConnectedAt = DateTimeOffset.Now;
@@ -170,15 +173,23 @@ namespace PSTcp
 
         internal string SourceName => Server?.Name ?? Name;
 
+        /// <summary>The pstcp.connection.name of a client connection the user named; null otherwise.</summary>
+        internal string MetricName { get; }
+
         internal long LastReceiveTimestamp => Interlocked.Read(ref _lastReceiveTimestamp);
 
         internal void CountDropped(int count) => Interlocked.Add(ref _dropped, count);
 
         /// <summary>Counts messages written by a handler or a sender.</summary>
-        public void CountMessagesSent(int count) => Interlocked.Add(ref _messagesSent, count);
+        public void CountMessagesSent(int count)
+        {
+            Interlocked.Add(ref _messagesSent, count);
+            Diagnostics.PSTcpMetrics.MessagesSent(this, count);
+        }
 
         internal void Start()
         {
+            _countedActive = Diagnostics.PSTcpMetrics.ConnectionOpened(this);
             _ = RunAsync();
         }
 
@@ -217,6 +228,7 @@ namespace PSTcp
                 }
 
                 _proxyDeadline?.Dispose();
+                Diagnostics.PSTcpMetrics.ConnectionClosed(this, _countedActive);
                 Server?.OnConnectionClosed(this);
                 _closed.TrySetResult(true);
                 _abort.Dispose();
@@ -226,6 +238,8 @@ namespace PSTcp
         /// <summary>Server side: a failed TLS handshake costs only this connection, recorded quietly.</summary>
         private async Task<bool> HandshakeAsync()
         {
+            var tag = new System.Collections.Generic.KeyValuePair<string, object>(Diagnostics.PSTcpMetrics.ServerNameTag, Server.Name);
+            bool counted = _transport is TlsTransport && Diagnostics.PSTcpMetrics.TlsHandshakeStarted(tag);
             try
             {
                 await _transport.HandshakeAsync().ConfigureAwait(false);
@@ -236,6 +250,10 @@ namespace PSTcp
                 Error = e;
                 Server.RecordError(e, this);
                 return false;
+            }
+            finally
+            {
+                Diagnostics.PSTcpMetrics.TlsHandshakeEnded(counted, tag);
             }
         }
 

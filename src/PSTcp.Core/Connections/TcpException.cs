@@ -29,6 +29,10 @@ namespace PSTcp
         ReplayMiss,
         /// <summary>A recording file (-ReplayPath, -RecordPath) is malformed or unreadable.</summary>
         RecordingInvalid,
+        /// <summary>No route to the host (EHOSTUNREACH, ENETUNREACH; a blackhole route; on a LAN, a host that is down).</summary>
+        HostUnreachable,
+        /// <summary>A firewall or a prohibit route refused the connection (EACCES, EPERM): not the host's answer.</summary>
+        ConnectionFiltered,
     }
 
     /// <summary>A failure of the core with a stable <see cref="Kind"/>.</summary>

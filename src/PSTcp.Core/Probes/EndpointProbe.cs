@@ -12,12 +12,21 @@ namespace PSTcp
     {
         /// <summary>The connection was accepted (then closed at once, nothing sent).</summary>
         Open,
-        /// <summary>The host answered no: a reset, or an error such as "no route to host" (see <see cref="TcpEndpointStatus.Error"/>).</summary>
+        /// <summary>The host answered no (a reset: nothing listens on the port), or an error not listed here (see <see cref="TcpEndpointStatus.Error"/>).</summary>
         Refused,
         /// <summary>No answer within the timeout (a firewall that drops, a full backlog, a slow DNS).</summary>
         TimedOut,
         /// <summary>The name did not resolve.</summary>
         HostNotFound,
+        /// <summary>
+        /// No route to the host: "No route to host" (EHOSTUNREACH: an unreachable route, a router's
+        /// ICMP host-unreachable, or on a LAN a host that doesn't answer ARP, when that comes
+        /// within the timeout), "Network is unreachable" (ENETUNREACH), or a blackhole route
+        /// (Linux: EINVAL).
+        /// </summary>
+        Unreachable,
+        /// <summary>A local firewall rule or a prohibit route refused the attempt (EACCES, EPERM): not the host's answer.</summary>
+        Filtered,
     }
 
     /// <summary>The result of one connection attempt to a host and port.</summary>
@@ -125,10 +134,108 @@ namespace PSTcp
             }
             catch (SocketException e)
             {
-                var status = e.SocketErrorCode == SocketError.TimedOut ? EndpointStatus.TimedOut : EndpointStatus.Refused;
-                return new TcpEndpointStatus(host, address, port, status, clock.Elapsed, e.Message);
+                var status = StatusOf(e.SocketErrorCode);
+                // Linux's EINVAL for a blackhole route says nothing about routes by itself.
+                var message = e.SocketErrorCode == SocketError.InvalidArgument ? $"No usable route ({e.Message}: a blackhole route?)" : e.Message;
+                return new TcpEndpointStatus(host, address, port, status, clock.Elapsed, message);
             }
         }
+
+        /// <summary>
+        /// What a failed connect's error says about the end point: Unreachable for no route
+        /// (EHOSTUNREACH, ENETUNREACH, EHOSTDOWN; EINVAL, which Linux gives for a blackhole
+        /// route), Filtered for a firewall or prohibit route (EACCES, EPERM), TimedOut, and
+        /// Refused for a reset and anything else.
+        /// </summary>
+        public static EndpointStatus StatusOf(SocketError error)
+        {
+            switch (error)
+            {
+                case SocketError.TimedOut:
+                    return EndpointStatus.TimedOut;
+                case SocketError.HostUnreachable:
+                case SocketError.NetworkUnreachable:
+                case SocketError.HostDown:
+                case SocketError.InvalidArgument:
+                    return EndpointStatus.Unreachable;
+                case SocketError.AccessDenied:
+                    return EndpointStatus.Filtered;
+                default:
+                    return EndpointStatus.Refused;
+            }
+        }
+
+        /// <summary>
+        /// Splits what a user typed for a host: <c>host</c>, <c>host:port</c>, <c>[v6]:port</c>,
+        /// <c>[v6]</c>, a bare IPv6 address (its colons are not a port), or a URI such as
+        /// <c>tcp://host:port</c> (a scheme's default port counts: <c>https://host</c> is 443).
+        /// <paramref name="port"/> is 0 when the text names none. False, with
+        /// <paramref name="error"/>, when the text is no host.
+        /// </summary>
+        public static bool TryParseTarget(string text, out string host, out int port, out string error)
+        {
+            host = null;
+            port = 0;
+            error = null;
+            text = text?.Trim();
+            if (string.IsNullOrEmpty(text))
+            {
+                error = "The host name is empty.";
+                return false;
+            }
+
+            if (text.IndexOf("://", StringComparison.Ordinal) > 0)
+            {
+                if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
+                {
+                    error = $"'{text}' is not a URI with a host.";
+                    return false;
+                }
+
+                host = uri.HostNameType == UriHostNameType.IPv6 ? uri.Host.Trim('[', ']') : uri.Host;
+                port = uri.Port > 0 ? uri.Port : 0;
+                return true;
+            }
+
+            if (text.StartsWith("[", StringComparison.Ordinal))
+            {
+                int close = text.IndexOf(']');
+                if (close < 0 || !IPAddress.TryParse(text.Substring(1, close - 1), out _))
+                {
+                    error = $"'{text}' is not an IPv6 address in brackets.";
+                    return false;
+                }
+
+                var rest = text.Substring(close + 1);
+                if (rest.Length == 0 || (rest[0] == ':' && TryParsePort(rest.Substring(1), out port)))
+                {
+                    host = text.Substring(1, close - 1);
+                    return true;
+                }
+
+                port = 0;
+                error = $"'{text}' has no valid port after the address (1..65535).";
+                return false;
+            }
+
+            int colon = text.IndexOf(':');
+            if (colon < 0 || text.IndexOf(':', colon + 1) >= 0)
+            {
+                // No colon, or several: a name, or a bare IPv6 address.
+                host = text;
+                return true;
+            }
+
+            host = text.Substring(0, colon);
+            if (host.Length > 0 && TryParsePort(text.Substring(colon + 1), out port)) return true;
+            error = $"'{text}' is not host:port (a port is 1..65535).";
+            host = null;
+            port = 0;
+            return false;
+        }
+
+        private static bool TryParsePort(string text, out int port) =>
+            int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port) && port >= 1 && port <= 65535;
 
         // Dns.GetHostAddressesAsync can't be cancelled either: stop waiting for it at the deadline
         // and let it finish unobserved-safe in the background.

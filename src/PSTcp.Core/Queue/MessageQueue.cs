@@ -448,6 +448,7 @@ namespace PSTcp
             if (count == 0) return;
             Interlocked.Add(ref _dropped, count);
             origin?.CountDropped(count);
+            Diagnostics.PSTcpMetrics.Dropped(origin, count);
         }
 
         /// <summary>Counts messages that were read but never made it into the queue.</summary>

@@ -50,6 +50,8 @@ namespace PSTcp
                 var period = TimeSpan.FromMilliseconds(Math.Max(50, Math.Min(1000, options.IdleTimeout.TotalMilliseconds / 4)));
                 _idleTimer = new Timer(_ => CloseIdleConnections(), null, period, period);
             }
+
+            Diagnostics.PSTcpMetrics.ServerStarted(this);
         }
 
         public int Id { get; }
@@ -274,6 +276,7 @@ namespace PSTcp
             {
                 // Never reaches the handler or the queue.
                 Interlocked.Increment(ref _connectionsRejected);
+                Diagnostics.PSTcpMetrics.Rejected(this, "not_allowed");
                 socket.Dispose();
                 return;
             }
@@ -284,11 +287,13 @@ namespace PSTcp
                 {
                     // Suspend-TcpServer -Mode Refuse: the attempt is cut with a reset, the port stays ours.
                     Interlocked.Increment(ref _connectionsRefused);
+                    Diagnostics.PSTcpMetrics.Rejected(this, "suspended");
                     ResetSocket(socket);
                     return;
                 }
 
                 Interlocked.Increment(ref _connectionsRefused);
+                Diagnostics.PSTcpMetrics.Rejected(this, State == ServerState.Running ? "max_connections" : "stopping");
                 socket.Dispose();
                 return;
             }
@@ -445,7 +450,11 @@ namespace PSTcp
         }
 
         /// <summary>Counts a connection closed for its PROXY header (missing, malformed) or its real source (not allowed).</summary>
-        internal void CountRejected() => Interlocked.Increment(ref _connectionsRejected);
+        internal void CountRejected()
+        {
+            Interlocked.Increment(ref _connectionsRejected);
+            Diagnostics.PSTcpMetrics.Rejected(this, "proxy_protocol");
+        }
 
         internal void OnConnectionClosed(TcpConnection connection)
         {
@@ -464,6 +473,7 @@ namespace PSTcp
         {
             Interlocked.Increment(ref _errorCount);
             LastError = error;
+            if (error.Kind == TcpErrorKind.HandlerFailed) Diagnostics.PSTcpMetrics.HandlerFailed(this);
             if (error.Kind != TcpErrorKind.ConnectionReset && error.Kind != TcpErrorKind.TlsHandshakeFailed)
             {
                 ErrorReported?.Invoke(this, new TcpErrorEventArgs(error, connection));
@@ -550,6 +560,7 @@ namespace PSTcp
             (_handler as IDisposable)?.Dispose();
             Queue.Complete();
             Volatile.Write(ref _state, (int)ServerState.Stopped);
+            Diagnostics.PSTcpMetrics.ServerStopped(this);
             return graceful;
         }
 

@@ -166,8 +166,9 @@ namespace PSTcp.Commands
             }
         }
 
+        // No route yet is worth another try (a host or interface coming up); a firewall's refusal is not.
         private static bool IsRetryable(TcpException e) =>
-            e.Kind == TcpErrorKind.ConnectionRefused || e.Kind == TcpErrorKind.ConnectTimeout;
+            e.Kind == TcpErrorKind.ConnectionRefused || e.Kind == TcpErrorKind.ConnectTimeout || e.Kind == TcpErrorKind.HostUnreachable;
 
         private static async System.Threading.Tasks.Task<bool> DelayAsync(TimeSpan delay, System.Threading.CancellationToken token)
         {

@@ -26,7 +26,8 @@ namespace PSTcp.Commands
         [ValidateNotNullOrEmpty]
         public string[] HostName { get; set; }
 
-        [Parameter(Mandatory = true, Position = 1)]
+        /// <summary>The ports to try on each host that names none of its own (host:port, [v6]:port, tcp://host:port).</summary>
+        [Parameter(Position = 1)]
         [ValidateNotNullOrEmpty]
         [ValidateRange(1, 65535)]
         public int[] Port { get; set; }
@@ -50,11 +51,29 @@ namespace PSTcp.Commands
 
         protected override void ProcessRecord()
         {
-            foreach (var host in HostName)
+            foreach (var text in HostName)
             {
-                foreach (var port in Port)
+                if (!EndpointProbe.TryParseTarget(text, out var host, out var ownPort, out var error))
                 {
-                    _pending.Enqueue(ProbeAsync(host.Trim(), port));
+                    WriteError(TcpErrors.InvalidArgument(error, text));
+                    continue;
+                }
+
+                // A host that names its port is tried on that port; the others on every -Port.
+                if (ownPort != 0)
+                {
+                    _pending.Enqueue(ProbeAsync(host, ownPort));
+                }
+                else if (Port == null || Port.Length == 0)
+                {
+                    WriteError(TcpErrors.InvalidArgument($"'{text}' names no port: give -Port, or write it as host:port or tcp://host:port.", text));
+                }
+                else
+                {
+                    foreach (var port in Port)
+                    {
+                        _pending.Enqueue(ProbeAsync(host, port));
+                    }
                 }
             }
 

@@ -92,6 +92,8 @@ namespace PSTcp.Commands
                 case TcpErrorKind.BytesDropped: return ErrorCategory.ReadError;
                 case TcpErrorKind.ReplayMiss: return ErrorCategory.InvalidData;
                 case TcpErrorKind.RecordingInvalid: return ErrorCategory.InvalidData;
+                case TcpErrorKind.HostUnreachable: return ErrorCategory.ConnectionError;
+                case TcpErrorKind.ConnectionFiltered: return ErrorCategory.PermissionDenied;
                 default: return ErrorCategory.ConnectionError;
             }
         }
