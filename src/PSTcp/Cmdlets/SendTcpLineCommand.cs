@@ -110,6 +110,7 @@ namespace PSTcp.Commands
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = ConnectionLines)]
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = HostLines)]
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = UnixLines)]
+        [LineTransformation]
         [AllowEmptyString]
         [AllowEmptyCollection]
         public string[] Line { get; set; }
