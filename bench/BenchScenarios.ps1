@@ -43,6 +43,11 @@ function Get-BenchScenarios([switch] $Quick, [double] $Warmup, [int] $IdleConnec
         # lighter than the C# one, so the ratios don't rest on one generator's costs.
         'window-16-go' = @{ Args = $goWindow + @('--clients', '16'); Metrics = $lines; Generator = 'go-load' }
         'window-64-go' = @{ Args = $goWindow + @('--clients', '64'); Metrics = $lines; Generator = 'go-load'; NotQuick = $true }
+        # Ping-pong with one client driven by go-load (one 64-byte line in flight: send, read the
+        # echo, repeat), so that issue 22's ping-pong c=1 is measured by a client that isn't .NET.
+        'pingpong-go'  = @{ Args = @('--clients', '1', '--line-size', '64', '--window-lines', '1') + $timed
+                            Metrics = @(@('lines_per_sec', 'round trips/s', 'N0'), @('server_cpu_ns_per_op', 'server CPU ns/round trip', 'N0'))
+                            Generator = 'go-load'; NotQuick = $true }
         'pipelined-1'  = @{ Args = @('pipelined', '--clients', '1', '--line-size', '64') + $timed; Metrics = $lines; Optional = $true }
         'pipelined-16' = @{ Args = @('pipelined', '--clients', '16', '--line-size', '64') + $timed; Metrics = $lines }
         'pipelined-64' = @{ Args = @('pipelined', '--clients', '64', '--line-size', '64') + $timed; Metrics = $lines; NotQuick = $true }

@@ -182,7 +182,7 @@ try {
     }
     if (-not $goLoad) {
         foreach ($k in @($Scenarios.Keys)) { if ($Scenarios[$k].ContainsKey('Generator')) { $Scenarios.Remove($k) } }
-        if (-not $skipped.Contains('go-load')) { $skipped['go-load'] = "'go' is not on PATH; skipping the scenarios the Go generator drives (window-16-go, window-64-go)" }
+        if (-not $skipped.Contains('go-load')) { $skipped['go-load'] = "'go' is not on PATH; skipping the scenarios the Go generator drives (window-16-go, window-64-go, pingpong-go)" }
     }
     foreach ($k in $skipped.Keys) { Write-Warning "${k}: $($skipped[$k])" }
 

@@ -161,6 +161,44 @@ Describe 'Send-TcpLine and Receive-TcpMessage -Connection' {
     }
 }
 
+Describe 'The per-message cmdlets on a connection (issue 22: cheap calls)' {
+    BeforeAll {
+        $server = Start-TcpEchoServer -Port 0 -Name "cheap-srv-$([guid]::NewGuid().ToString('N'))"
+        $c = Connect-TcpEndpoint -HostName 127.0.0.1 -Port $server.Port -Name "cheap-$([guid]::NewGuid().ToString('N'))"
+    }
+    AfterAll { Clear-PSTcpState }
+
+    It '<Name> has no dynamic parameters: its client connection parameters are static' -ForEach @(
+        @{ Name = 'Send-TcpMessage' }, @{ Name = 'Send-TcpLine' }, @{ Name = 'Invoke-TcpRequest' }
+    ) {
+        # PowerShell copies a dynamic-parameter cmdlet's whole parameter metadata on every call.
+        $command = Get-Command $Name
+        $command.ImplementingType.GetInterfaces().Name | Should -Not -Contain 'IDynamicParameters'
+        foreach ($p in 'UseTls', 'ServerName', 'SkipCertificateCheck', 'ClientCertificate', 'ClientCertificatePath', 'LocalAddress', 'LocalPort', 'SslProtocol') {
+            $command.Parameters[$p].IsDynamic | Should -BeFalse -Because "-$p is declared on the cmdlet"
+        }
+    }
+
+    It '<Name> refuses client connection parameters with -Connection as InvalidArgument, sending nothing' -ForEach @(
+        @{ Name = 'Send-TcpMessage'; Call = { Send-TcpMessage -Connection $c -Message 'x' -UseTls } }
+        @{ Name = 'Send-TcpLine'; Call = { Send-TcpLine -Connection $c -Line 'x' -LocalPort 1 } }
+        @{ Name = 'Invoke-TcpRequest'; Call = { Invoke-TcpRequest -Connection $c -Message 'x' -ServerName 'example' } }
+    ) {
+        $sent = $c.BytesSent
+        { & $Call } | Should -Throw -ErrorId 'InvalidArgument*'
+        $c.BytesSent | Should -Be $sent
+    }
+
+    It 'sends one string, one byte[] and one line as one message each, and gets each back' {
+        Send-TcpMessage -Connection $c -Message 'one'
+        Send-TcpMessage -Connection $c -Message ([Text.Encoding]::ASCII.GetBytes('two'))
+        Send-TcpLine -Connection $c -Line 'three'
+        Send-TcpLine $c 'four'
+        (Receive-TcpMessage -Connection $c -Count 4 -Timeout 10).Text | Should -BeExactly @('one', 'two', 'three', 'four')
+        (Invoke-TcpRequest -Connection $c -Message 'five' -Timeout 10).Text | Should -BeExactly 'five'
+    }
+}
+
 Describe 'Send-TcpLine byte format' {
     BeforeEach {
         $listener = New-RawListener

@@ -265,5 +265,82 @@ namespace PSTcp.Tests
             Assert.Equal(ConnectionState.Closed, client.State);
             await Poll.WithTimeout(Queues.DrainToEndAsync(client.Queue), "queue completes");
         }
+
+
+        [Fact]
+        public async Task SendThatTheSocketTakesAtOnceCompletesSynchronouslyAndCounts()
+        {
+            using var server = new RawServer();
+            var connecting = Connect(server.Port);
+            using var peer = await server.AcceptAsync();
+            var client = await Poll.WithTimeout(connecting, "connect");
+
+            // Nobody else sending and room in the socket: done on this thread, nothing to wait for.
+            var send = client.SendAsync(Encoding.ASCII.GetBytes("ping\n").AsMemory());
+            Assert.True(send.IsCompletedSuccessfully);
+            Assert.Equal(5, client.BytesSent);
+
+            var buffer = new byte[16];
+            int got = 0;
+            while (got < 5) got += await peer.ReceiveAsync(new ArraySegment<byte>(buffer, got, buffer.Length - got), SocketFlags.None);
+            Assert.Equal("ping\n", Encoding.ASCII.GetString(buffer, 0, got));
+            client.Abort();
+        }
+
+        [Fact]
+        public async Task SendLargerThanTheSocketTakesFinishesWhenThePeerReadsInOrder()
+        {
+            using var server = new RawServer();
+            var connecting = Connect(server.Port);
+            using var peer = await server.AcceptAsync();
+            var client = await Poll.WithTimeout(connecting, "connect");
+
+            // Far more than loopback's socket buffers hold: the non-blocking try takes a part,
+            // the rest waits for the peer to read.
+            var data = new byte[64 * 1024 * 1024];
+            for (int i = 0; i < data.Length; i++) data[i] = (byte)(i * 7 + (i >> 16));
+            var send = client.SendAsync(data.AsMemory()).AsTask();
+            Assert.False(send.IsCompleted);
+
+            // Meanwhile another send waits its turn, and goes after the first one whole.
+            var second = client.SendAsync(Encoding.ASCII.GetBytes("end").AsMemory()).AsTask();
+
+            var received = new byte[data.Length + 3];
+            int got = 0;
+            var clock = Stopwatch.StartNew();
+            while (got < received.Length)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"only {got} of {received.Length} bytes arrived");
+                got += await peer.ReceiveAsync(new ArraySegment<byte>(received, got, received.Length - got), SocketFlags.None);
+            }
+
+            await Poll.WithTimeout(send.ContinueWith(t => t), "large send completes");
+            await Poll.WithTimeout(second.ContinueWith(t => t), "second send completes");
+            Assert.True(send.IsCompletedSuccessfully);
+            Assert.True(second.IsCompletedSuccessfully);
+            Assert.True(data.AsSpan().SequenceEqual(received.AsSpan(0, data.Length)));
+            Assert.Equal("end", Encoding.ASCII.GetString(received, data.Length, 3));
+            Assert.Equal(data.Length + 3, client.BytesSent);
+            client.Abort();
+        }
+
+        [Fact]
+        public async Task SendOnAClosedConnectionFailsItsTaskWithConnectionClosed()
+        {
+            using var server = new RawServer();
+            var connecting = Connect(server.Port);
+            using var peer = await server.AcceptAsync();
+            var client = await Poll.WithTimeout(connecting, "connect");
+            client.Abort();
+
+            // The error is the task's, as from any other send, not thrown by the call.
+            var send = client.SendAsync(Encoding.ASCII.GetBytes("late\n").AsMemory());
+            var e = await Assert.ThrowsAsync<TcpException>(async () => await send);
+            Assert.True(e.Kind == TcpErrorKind.ConnectionClosed || e.Kind == TcpErrorKind.ConnectionReset, e.Kind.ToString());
+
+            // The send lock was given back: the next send fails the same way, it doesn't hang.
+            var again = client.SendAsync(Encoding.ASCII.GetBytes("again\n").AsMemory()).AsTask();
+            await Assert.ThrowsAsync<TcpException>(() => Poll.WithTimeout(again.ContinueWith(t => t).Unwrap(), "second send fails"));
+        }
     }
 }

@@ -20,7 +20,62 @@ namespace PSTcp
             SendAsync(new ReadOnlySequence<byte>(data), cancellationToken);
 
         /// <summary>Sends bytes as they are (one gathered send for several segments); completes when the socket took them all.</summary>
-        public async ValueTask SendAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken = default)
+        public ValueTask SendAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken = default)
+        {
+            // Nobody else is sending: one non-blocking send on this thread, which on a plain
+            // socket with room takes it all (a cmdlet's message, an echo) with no state machine,
+            // no awaitable and no completion to wait for. What it leaves goes the usual way.
+            if (data.IsSingleSegment && !data.IsEmpty && !cancellationToken.IsCancellationRequested && _sendLock.Wait(0)) return SendNow(data.First);
+            return SendQueuedAsync(data, cancellationToken);
+        }
+
+        /// <summary>The non-blocking try, the send lock held (it releases it, or its rest does).</summary>
+        private ValueTask SendNow(ReadOnlyMemory<byte> data)
+        {
+            int sent;
+            try
+            {
+                ThrowIfCantSend();
+                sent = _transport.TrySend(ToSegment(data));
+            }
+            catch (Exception e)
+            {
+                _sendLock.Release();
+                var error = e is SocketException || e is ObjectDisposedException || e is System.IO.IOException ? Closed(e) : e;
+                return new ValueTask(Task.FromException(error));
+            }
+
+            if (sent == data.Length)
+            {
+                Interlocked.Add(ref _bytesSent, sent);
+                _sendLock.Release();
+                return default;
+            }
+
+            return SendRestAsync(data, Math.Max(sent, 0));
+        }
+
+        /// <summary>The rest of a send the non-blocking try began (the send lock held).</summary>
+        private async ValueTask SendRestAsync(ReadOnlyMemory<byte> data, int sent)
+        {
+            try
+            {
+                if (sent > 0) Interlocked.Add(ref _bytesSent, sent);
+                ThrowIfCantSend();
+                await _transport.SendAsync(ToSegment(data.Slice(sent))).ConfigureAwait(false);
+                Interlocked.Add(ref _bytesSent, data.Length - sent);
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
+            {
+                throw Closed(e);
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+
+        private async ValueTask SendQueuedAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
         {
             if (data.IsEmpty) return;
             await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);

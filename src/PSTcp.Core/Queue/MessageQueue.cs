@@ -145,6 +145,22 @@ namespace PSTcp
             return new ValueTask<bool>(WaitAsync(signal, cancellationToken));
         }
 
+        /// <summary>
+        /// For a consumer that blocks a thread of its own (a cmdlet's receive): null when a message
+        /// is queued or the queue is completed, else a task that completes when that may have
+        /// changed. A thread blocked on it (Task.Wait, Task.WaitAny) is woken by the producer's
+        /// thread itself, where an awaited continuation first hops to the thread pool: one
+        /// thread switch less per message waited for (a request's round trip had four).
+        /// </summary>
+        internal Task ReadableSignal()
+        {
+            lock (_lock)
+            {
+                if (_count > 0 || _completed) return null;
+                return (_readable ?? (_readable = NewSignal())).Task;
+            }
+        }
+
         private async Task<bool> WaitAsync(Task<bool> signal, CancellationToken cancellationToken)
         {
             await WhenSignalled(signal, cancellationToken).ConfigureAwait(false);

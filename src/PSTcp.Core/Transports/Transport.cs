@@ -45,6 +45,12 @@ namespace PSTcp
         /// <summary>Sends the whole buffer.</summary>
         public abstract ValueTask SendAsync(ArraySegment<byte> buffer);
 
+        /// <summary>
+        /// Sends what the socket takes now without waiting: the count (perhaps less than all, or 0),
+        /// or -1 when the transport can't send without waiting (TLS). Never with a send in progress.
+        /// </summary>
+        public virtual int TrySend(ArraySegment<byte> buffer) => -1;
+
         /// <summary>Sends the segments in order, whole.</summary>
         public abstract ValueTask SendAsync(IList<ArraySegment<byte>> buffers);
 
@@ -155,6 +161,15 @@ namespace PSTcp
             int received = Socket.Receive(buffer.Array, buffer.Offset, buffer.Count, SocketFlags.None, out var error);
             if (error == SocketError.Success) return received;
             if (error == SocketError.WouldBlock) return -1;
+            throw new SocketException((int)error);
+        }
+
+        public override int TrySend(ArraySegment<byte> buffer)
+        {
+            // The socket is non-blocking (see the constructor): a full send buffer is WouldBlock.
+            int sent = Socket.Send(buffer.Array, buffer.Offset, buffer.Count, SocketFlags.None, out var error);
+            if (error == SocketError.Success) return sent;
+            if (error == SocketError.WouldBlock) return 0;
             throw new SocketException((int)error);
         }
 

@@ -12,16 +12,11 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsLifecycle.Invoke, "TcpRequest", DefaultParameterSetName = ToHost, HelpUri = HelpLinks.Base + "Invoke-TcpRequest.md")]
     [OutputType(typeof(TcpMessage))]
-    public sealed class InvokeTcpRequestCommand : FramingCmdlet, IDynamicParameters
+    public sealed class InvokeTcpRequestCommand : ClientFramingCmdlet
     {
         private const string ToHost = "HostName";
         private const string ToConnection = "Connection";
         private const string ToUnixSocket = ConnectTcpEndpointCommand.ToUnixSocket;
-
-        private ClientConnectionParametersWithTls _client;
-
-        /// <summary>TLS (-UseTls and the client certificate, trust and ALPN parameters), -Proxy, -LocalAddress/-LocalPort.</summary>
-        public object GetDynamicParameters() => _client ?? (_client = new ClientConnectionParametersWithTls());
 
         /// <summary>Connect to the Unix domain socket at this path instead of a host and port.</summary>
         [Parameter(Mandatory = true, ParameterSetName = ToUnixSocket)]
@@ -110,7 +105,7 @@ namespace PSTcp.Commands
                     "The framing parameters apply to -HostName only: a connection keeps the framing it was opened with.", nameof(Framing)), Connection);
             }
 
-            var client = (ClientConnectionParameters)GetDynamicParameters();
+            var client = Client;
             if (ParameterSetName == ToConnection) client.RefuseWith(this, "they apply to -HostName and -UnixSocket only: the connection is already made.");
 
             var clock = System.Diagnostics.Stopwatch.StartNew();

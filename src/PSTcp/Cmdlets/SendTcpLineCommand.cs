@@ -16,16 +16,11 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsCommunications.Send, "TcpLine", DefaultParameterSetName = ConnectionLines, HelpUri = HelpLinks.Base + "Send-TcpLine.md")]
     [OutputType(typeof(TcpConnection))]
-    public sealed class SendTcpLineCommand : TcpCmdlet, IDisposable, IDynamicParameters
+    public sealed class SendTcpLineCommand : ClientTcpCmdlet, IDisposable
     {
         private const string UnixLines = "UnixSocket";
         private const string UnixPath = "UnixSocketPath";
         private const string UnixLiteralPath = "UnixSocketLiteralPath";
-
-        private ClientConnectionParametersWithTls _client;
-
-        /// <summary>TLS (-UseTls and the client certificate, trust and ALPN parameters), -Proxy, -LocalAddress/-LocalPort.</summary>
-        public object GetDynamicParameters() => _client ?? (_client = new ClientConnectionParametersWithTls());
 
         /// <summary>Connect to the Unix domain socket at this path instead of a host and port.</summary>
         [Parameter(Mandatory = true, ParameterSetName = UnixLines)]
@@ -115,6 +110,7 @@ namespace PSTcp.Commands
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = ConnectionLines)]
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = HostLines)]
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = UnixLines)]
+        [LineTransformation]
         [AllowEmptyString]
         [AllowEmptyCollection]
         public string[] Line { get; set; }
@@ -148,7 +144,7 @@ namespace PSTcp.Commands
         protected override void BeginProcessing()
         {
             base.BeginProcessing();
-            var client = (ClientConnectionParameters)GetDynamicParameters();
+            var client = Client;
             if (!ToHost) client.RefuseWith(this, "they apply to -HostName and -UnixSocket only: the connection is already made.");
             if (ToHost)
             {

@@ -1,5 +1,4 @@
 using System;
-using System.Linq;
 using System.Management.Automation;
 using System.Text;
 
@@ -12,16 +11,11 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsCommunications.Send, "TcpMessage", DefaultParameterSetName = ToConnection, HelpUri = HelpLinks.Base + "Send-TcpMessage.md")]
     [OutputType(typeof(TcpConnection))]
-    public sealed class SendTcpMessageCommand : FramingCmdlet, IDisposable, IDynamicParameters
+    public sealed class SendTcpMessageCommand : ClientFramingCmdlet, IDisposable
     {
         private const string ToConnection = "Connection";
         private const string ToHost = "HostName";
         private const string ToUnixSocket = ConnectTcpEndpointCommand.ToUnixSocket;
-
-        private ClientConnectionParametersWithTls _client;
-
-        /// <summary>TLS (-UseTls and the client certificate, trust and ALPN parameters), -Proxy, -LocalAddress/-LocalPort.</summary>
-        public object GetDynamicParameters() => _client ?? (_client = new ClientConnectionParametersWithTls());
 
         /// <summary>Connect to the Unix domain socket at this path instead of a host and port.</summary>
         [Parameter(Mandatory = true, ParameterSetName = ToUnixSocket)]
@@ -89,7 +83,7 @@ namespace PSTcp.Commands
         protected override void BeginProcessing()
         {
             base.BeginProcessing();
-            var client = (ClientConnectionParameters)GetDynamicParameters();
+            var client = Client;
             if (ParameterSetName != ToConnection)
             {
                 var options = new ConnectionOptions { Encoding = Encoding, QueueCapacity = 1, QueueFullMode = QueueFullMode.DropOldest };
@@ -98,7 +92,7 @@ namespace PSTcp.Commands
                 if (UnixSocket != null) options.UnixSocketPath = ClientConnectionParameters.UnixPath(this, UnixSocket);
                 _oneShot = new OneShotConnection(ConnectTcpEndpointCommand.Connect(this, HostName, Port, Timeout, options, 0, TimeSpan.Zero));
             }
-            else if (HasFramingParameters || client.Names.Any(MyInvocation.BoundParameters.ContainsKey))
+            else if (HasFramingParameters || client.AnyGiven(this))
             {
                 client.RefuseWith(this, "they apply to -HostName and -UnixSocket only: the connection is already made.");
                 ThrowTcpError(new ArgumentException(

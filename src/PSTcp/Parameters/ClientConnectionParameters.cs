@@ -18,12 +18,29 @@ namespace PSTcp.Commands
     public class ClientConnectionParameters
     {
         /// <summary>The names of these parameters, to refuse them where a connection already exists.</summary>
-        internal virtual IEnumerable<string> Names => new[]
+        internal virtual IReadOnlyList<string> Names => s_names;
+
+        // Kept, not built per call: the per-message cmdlets look at them on every call.
+        private protected static readonly string[] s_names =
         {
             nameof(ClientCertificate), nameof(ClientCertificatePath), nameof(ClientCertificateKeyPath), nameof(ClientCertificatePassword),
             nameof(TrustedCertificatePath), nameof(CertificateThumbprint), nameof(ApplicationProtocol), nameof(SslProtocol),
             nameof(Proxy), nameof(ProxyCredential), nameof(LocalAddress), nameof(LocalPort),
         };
+
+        /// <summary>Whether any of these parameters was given (no allocation: asked on every call).</summary>
+        internal bool AnyGiven(PSCmdlet cmdlet)
+        {
+            var bound = cmdlet.MyInvocation.BoundParameters;
+            if (bound.Count == 0) return false;
+            var names = Names;
+            for (int i = 0; i < names.Count; i++)
+            {
+                if (bound.ContainsKey(names[i])) return true;
+            }
+
+            return false;
+        }
 
         /// <summary>TLS: the certificate (with its private key) to show a server that asks for one.</summary>
         [Parameter]
@@ -92,6 +109,7 @@ namespace PSTcp.Commands
         /// <summary>Refuses these parameters with InvalidArgument when they were given but can't apply (to an existing connection).</summary>
         internal void RefuseWith(TcpCmdlet cmdlet, string why)
         {
+            if (!AnyGiven(cmdlet)) return;
             var given = Names.Where(cmdlet.MyInvocation.BoundParameters.ContainsKey).ToList();
             if (given.Count > 0)
             {
@@ -212,8 +230,10 @@ namespace PSTcp.Commands
     /// <summary>The same, with -UseTls, -ServerName and -SkipCertificateCheck, for the cmdlets that don't declare those themselves.</summary>
     public sealed class ClientConnectionParametersWithTls : ClientConnectionParameters
     {
-        internal override IEnumerable<string> Names =>
-            base.Names.Concat(new[] { nameof(UseTls), nameof(ServerName), nameof(SkipCertificateCheck) });
+        internal override IReadOnlyList<string> Names => s_namesWithTls;
+
+        private static readonly string[] s_namesWithTls =
+            s_names.Concat(new[] { nameof(UseTls), nameof(ServerName), nameof(SkipCertificateCheck) }).ToArray();
 
         /// <summary>Speak TLS; the server's certificate is validated unless -SkipCertificateCheck.</summary>
         [Parameter]

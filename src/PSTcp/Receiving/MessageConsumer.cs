@@ -35,7 +35,9 @@ namespace PSTcp.Commands
         private readonly TimeSpan? _timeout;
         private readonly Predicate<TcpMessage> _until;
         private readonly CancellationToken _cancellation;
-        private readonly CancellationTokenSource _deadline;
+        // The -Timeout deadline as a token, made by the first asynchronous wait (a job's): a
+        // blocking MoveNext measures the time itself and needs no timer.
+        private CancellationTokenSource _deadline;
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         // Created with the first notice: most receives have none, and an empty ConcurrentQueue
         // (its first segment) was a third of what a `Receive-TcpMessage -Count 1` call cost in PSTcp.
@@ -60,12 +62,6 @@ namespace PSTcp.Commands
             _timeout = timeout;
             _until = until;
             _cancellation = cancellation;
-            // Only a -Timeout needs a token of its own (linking one costs a registration per call).
-            if (timeout.HasValue)
-            {
-                _deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-                _deadline.CancelAfter(timeout.Value);
-            }
             _onError = (_, e) =>
             {
                 _reportedError = e.Error;
@@ -149,8 +145,55 @@ namespace PSTcp.Commands
             return WaitAndMoveNextAsync();
         }
 
+        /// <summary>
+        /// <see cref="MoveNextAsync"/> for a driver that blocks its own thread (Receive-TcpMessage,
+        /// Invoke-TcpRequest): woken straight from the thread that queued the message or the
+        /// notice, the deadline kept by the wait's own timeout (no timer, no linked token).
+        /// Cancellation throws <see cref="OperationCanceledException"/>.
+        /// </summary>
+        public bool MoveNext()
+        {
+            var waitFor = new Task[2];
+            while (true)
+            {
+                if (TryNext()) return true;
+                if (_ended) return false;
+                _cancellation.ThrowIfCancellationRequested();
+                var noticed = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref _noticed, noticed);
+                // A notice that came before the signal was armed is handed on now, not waited for.
+                if (Volatile.Read(ref _notices)?.IsEmpty == false) continue;
+                var readable = _queue.ReadableSignal();
+                if (readable == null) continue;
+                int wait = Timeout.Infinite;
+                if (_timeout.HasValue)
+                {
+                    var left = _timeout.Value - _clock.Elapsed;
+                    if (left <= TimeSpan.Zero)
+                    {
+                        Finish(timedOut: true);
+                        continue;
+                    }
+
+                    wait = (int)Math.Min(int.MaxValue, Math.Ceiling(left.TotalMilliseconds));
+                }
+
+                waitFor[0] = readable;
+                waitFor[1] = noticed.Task;
+                Task.WaitAny(waitFor, wait, _cancellation);
+            }
+        }
+
         private async ValueTask<bool> WaitAndMoveNextAsync()
         {
+            if (_timeout.HasValue && _deadline == null)
+            {
+                // Only a -Timeout needs a token of its own (linking one costs a registration per call).
+                var left = _timeout.Value - _clock.Elapsed;
+                _deadline = CancellationTokenSource.CreateLinkedTokenSource(_cancellation);
+                _deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            }
+
             while (true)
             {
                 _cancellation.ThrowIfCancellationRequested();

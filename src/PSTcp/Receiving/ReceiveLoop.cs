@@ -112,10 +112,10 @@ namespace PSTcp.Commands
 
         private static bool MoveNext(TcpCmdlet cmdlet, MessageConsumer consumer)
         {
-            var next = consumer.MoveNextAsync();
             try
             {
-                return next.IsCompletedSuccessfully ? next.Result : next.AsTask().GetAwaiter().GetResult();
+                // Blocking here, woken by the connection's own thread: no thread-pool hop per message.
+                return consumer.MoveNext();
             }
             catch (OperationCanceledException) when (cmdlet.Cancellation.IsCancellationRequested)
             {

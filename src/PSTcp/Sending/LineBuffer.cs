@@ -180,7 +180,9 @@ namespace PSTcp.Commands
             var (data, lines) = Take();
             try
             {
-                cmdlet.WaitForSend(Connection.SendAsync(data, cmdlet.Cancellation).AsTask(), Connection);
+                var send = Connection.SendAsync(data, cmdlet.Cancellation);
+                // Usually done already (the socket took it all): nothing to wait for.
+                if (!send.IsCompletedSuccessfully) cmdlet.WaitForSend(send.AsTask(), Connection);
                 Connection.CountMessagesSent(lines);
                 return true;
             }
