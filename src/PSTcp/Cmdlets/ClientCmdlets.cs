@@ -58,6 +58,7 @@ namespace PSTcp.Commands
         /// <summary>The local address to connect from.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(AddressCompleter))]
         public string LocalAddress { get => Client.LocalAddress; set => Client.LocalAddress = value; }
 
         /// <summary>The local port to connect from.</summary>
@@ -122,6 +123,7 @@ namespace PSTcp.Commands
         /// <summary>The local address to connect from.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(AddressCompleter))]
         public string LocalAddress { get => Client.LocalAddress; set => Client.LocalAddress = value; }
 
         /// <summary>The local port to connect from.</summary>

@@ -10,7 +10,7 @@ namespace PSTcp.Commands
     /// close) on a relay. It acts on open connections at their next read too. With -ScriptBlock it
     /// is on the relay only while the block runs (removed when it ends, even on a throw).
     /// </summary>
-    [Cmdlet(VerbsCommon.Add, "TcpFault", SupportsShouldProcess = true)]
+    [Cmdlet(VerbsCommon.Add, "TcpFault", SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Add-TcpFault.md")]
     [OutputType(typeof(TcpFault))]
     public sealed class AddTcpFaultCommand : TcpCmdlet
     {
@@ -177,7 +177,7 @@ namespace PSTcp.Commands
     }
 
     /// <summary>Get-TcpFault: the faults on relays (all relays', or those of -Relay), optionally by -Name.</summary>
-    [Cmdlet(VerbsCommon.Get, "TcpFault")]
+    [Cmdlet(VerbsCommon.Get, "TcpFault", HelpUri = HelpLinks.Base + "Get-TcpFault.md")]
     [OutputType(typeof(TcpFault))]
     public sealed class GetTcpFaultCommand : TcpCmdlet
     {
@@ -213,7 +213,7 @@ namespace PSTcp.Commands
     }
 
     /// <summary>Remove-TcpFault: takes faults off their relays (from the pipeline too); open connections are free of them at their next read.</summary>
-    [Cmdlet(VerbsCommon.Remove, "TcpFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsCommon.Remove, "TcpFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, HelpUri = HelpLinks.Base + "Remove-TcpFault.md")]
     [OutputType(typeof(TcpFault))]
     public sealed class RemoveTcpFaultCommand : TcpCmdlet
     {
