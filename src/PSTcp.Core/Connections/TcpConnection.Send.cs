@@ -48,6 +48,7 @@ namespace PSTcp
             if (sent == data.Length)
             {
                 Interlocked.Add(ref _bytesSent, sent);
+                Diagnostics.PSTcpMetrics.BytesSent(this, sent);
                 _sendLock.Release();
                 return default;
             }
@@ -60,10 +61,16 @@ namespace PSTcp
         {
             try
             {
-                if (sent > 0) Interlocked.Add(ref _bytesSent, sent);
+                if (sent > 0)
+                {
+                    Interlocked.Add(ref _bytesSent, sent);
+                    Diagnostics.PSTcpMetrics.BytesSent(this, sent);
+                }
+
                 ThrowIfCantSend();
                 await _transport.SendAsync(ToSegment(data.Slice(sent))).ConfigureAwait(false);
                 Interlocked.Add(ref _bytesSent, data.Length - sent);
+                Diagnostics.PSTcpMetrics.BytesSent(this, data.Length - sent);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
             {
