@@ -70,6 +70,8 @@ namespace PSTcp
 
         public override bool WantsData => true;
 
+        internal override bool MayCloseItsConnection => false;
+
         // The bytes are forwarded by OnDataAsync; messages are built only for the queue.
         public override bool NeedsMessages => false;
 
@@ -162,11 +164,31 @@ namespace PSTcp
         public async ValueTask ForwardToTargetAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
         {
             var target = await _target.ConfigureAwait(false);
-            await target.SendAsync(data, cancellationToken).ConfigureAwait(false);
+            await Forward(target, data, cancellationToken).ConfigureAwait(false);
         }
 
         public ValueTask ForwardToClientAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
-            Client.SendAsync(data, cancellationToken);
+            Forward(Client, data, cancellationToken);
+
+        /// <summary>
+        /// Sends to one side; <paramref name="cancellationToken"/> is the other side's abort. A send
+        /// stuck on a side that stopped reading holds the other side's receive loop, so when that
+        /// side is reset (a close's or a stop's timeout), the stuck side is reset too: both
+        /// sockets go, and neither loop waits on the other.
+        /// </summary>
+        private static ValueTask Forward(TcpConnection to, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        {
+            var send = to.SendAsync(data, cancellationToken);
+            return send.IsCompleted ? send : ForwardSlowAsync(to, send, cancellationToken);
+        }
+
+        private static async ValueTask ForwardSlowAsync(TcpConnection to, ValueTask send, CancellationToken cancellationToken)
+        {
+            using (cancellationToken.Register(() => to.Abort(reset: true)))
+            {
+                await send.ConfigureAwait(false);
+            }
+        }
 
         /// <summary>The client sent FIN: pass it on, then stay open for the target's answer until it ends too.</summary>
         public async ValueTask ClientEndedAsync()
@@ -243,6 +265,8 @@ namespace PSTcp
         public override bool WantsData => true;
 
         public override bool NeedsMessages => false;
+
+        internal override bool MayCloseItsConnection => false;
 
         public override ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
             IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken) => default;

@@ -50,12 +50,21 @@ namespace PSTcp
         public virtual ValueTask OnReceiveEndedAsync(TcpConnection connection) => default;
 
         public virtual void OnDisconnected(TcpConnection connection) { }
+
+        /// <summary>
+        /// Whether the handler may close its own connection from inside <see cref="OnLinesAsync"/>
+        /// (then a close called there is told apart from one called from outside, at a small
+        /// cost per batch). The core's echo and relay handlers never do.
+        /// </summary>
+        internal virtual bool MayCloseItsConnection => true;
     }
 
     /// <summary>Writes every line back to its sender byte for byte, terminator included.</summary>
     public sealed class EchoLineHandler : LineHandler
     {
         public static readonly EchoLineHandler Instance = new EchoLineHandler();
+
+        internal override bool MayCloseItsConnection => false;
 
         public override bool NeedsMessages => false;
 
