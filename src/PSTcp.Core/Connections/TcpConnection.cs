@@ -303,14 +303,20 @@ namespace PSTcp
         /// </summary>
         public void Reset()
         {
-            if (Volatile.Read(ref _inHandler))
+            if (Volatile.Read(ref _inHandler) && ReferenceEquals(s_handling.Value, this))
             {
-                Volatile.Write(ref _resetRequested, true);
-                Volatile.Write(ref _closeRequested, true);
+                RequestReset();
                 return;
             }
 
             Abort(reset: true);
+        }
+
+        /// <summary>For a handler resetting its own connection: the reset comes once its batch is queued.</summary>
+        internal void RequestReset()
+        {
+            Volatile.Write(ref _resetRequested, true);
+            Volatile.Write(ref _closeRequested, true);
         }
 
         /// <summary>
