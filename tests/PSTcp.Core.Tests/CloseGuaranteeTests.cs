@@ -85,6 +85,11 @@ namespace PSTcp.Tests
         {
             const int Clients = 40;
             await using var server = new EchoServer(o => o.QueueMessages = false);
+            // Small buffers on the server's side too (accepted sockets inherit the listener's):
+            // the clients' sends get stuck after kilobytes, not megabytes.
+            var listener = (Socket)typeof(TcpServer).GetField("_listener", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance).GetValue(server.Server);
+            listener.ReceiveBufferSize = 16384;
+            listener.SendBufferSize = 16384;
             var sockets = new List<RawClient>();
             try
             {
