@@ -355,6 +355,19 @@ namespace PSTcp
 
         private async Task<bool> GracefulCloseAsync(TimeSpan timeout)
         {
+            try
+            {
+                return await GracefulCloseCoreAsync(timeout).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!(e is OutOfMemoryException))
+            {
+                // Whatever failed (a transport mid-handshake), the close must still end, and say how.
+                return await ResetAsync().ConfigureAwait(false);
+            }
+        }
+
+        private async Task<bool> GracefulCloseCoreAsync(TimeSpan timeout)
+        {
             var clock = Stopwatch.StartNew();
             if (timeout < TimeSpan.Zero) timeout = TimeSpan.Zero;
             if (MarkClosing() == ConnectionState.Closed || Completion.IsCompleted)
