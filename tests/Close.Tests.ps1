@@ -90,7 +90,7 @@ Describe 'Stop-TcpServer -Timeout' {
         $server | Stop-TcpServer -Timeout 1 -WarningVariable warned -WarningAction SilentlyContinue
         $watch.Elapsed.TotalSeconds | Should -BeLessThan 3.5
         @($warned) | Should -HaveCount 1
-        "$($warned[0])" | Should -Match 'did not all finish within 1 s \(of 1 open'
+        "$($warned[0])" | Should -Match '1 of 1 connection\(s\) did not close gracefully within 1 s'
         "$($warned[0])" | Should -Match 'reset'
         $server.State | Should -Be 'Stopped'
         Test-PortBindable $server.Port | Should -BeTrue
@@ -101,9 +101,130 @@ Describe 'Stop-TcpServer -Timeout' {
         $raw = New-RawClient $server.Port
         Send-RawBytes $raw "one`n"
         $null = Read-RawBytes $raw 4
+        # A client that closes when it reads the end: the graceful close waits for its FIN.
+        $reader = Start-BackgroundScript {
+            param($Socket)
+            $buffer = [byte[]]::new(100)
+            while ($Socket.Receive($buffer) -gt 0) { }
+            $Socket.Shutdown([System.Net.Sockets.SocketShutdown]::Send)
+        } -ArgumentList $raw
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
         $server | Stop-TcpServer -Timeout 5 -WarningVariable warned
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 2 -Because 'the peer closed at once'
         @($warned) | Should -HaveCount 0
-        Test-RawClosed $raw -Timeout 5 | Should -BeTrue
+        $null = Wait-BackgroundScript $reader -Timeout 10
+        @($server.Connections) | Should -HaveCount 0
+    }
+}
+
+Describe 'Graceful close (issue 19 cases 1, 8, 9, 10)' {
+    BeforeEach { $client = $null; $other = $null; $listener = $null; $peer = $null }
+    AfterEach { Close-RawClient $client, $other, $peer; if ($listener) { $listener.Stop() }; Clear-PSTcpState }
+
+    It 'HandlerStoppingItsOwnServerDoesNotWaitForItself' {
+        $server = Start-TcpServer -Port 0 -ScriptBlock {
+            param($Message, $Connection)
+            if ($Message.Text -eq 'stop') {
+                $Connection.Server | Stop-TcpServer -Timeout 5
+                'bye'
+            } else {
+                "echo $($Message.Text)"
+            }
+        }
+        $client = New-RawClient $server.Port
+        Send-RawBytes $client "hello`n"
+        ConvertFrom-Bytes (Read-RawBytes $client 11) | Should -BeExactly "echo hello`n"
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        Send-RawBytes $client "stop`n"
+        # The reply still comes, then the FIN (no reset), well before the 5 s timeout.
+        ConvertFrom-Bytes (Read-RawToEnd $client -Timeout 10) | Should -BeExactly "bye`n"
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 2.5
+        Close-RawSend $client
+        Wait-Until { $server.State -eq 'Stopped' } -Timeout 10 -Because 'the stop goes on once the handler returned'
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 3.5
+        Test-PortBindable $server.Port | Should -BeTrue
+    }
+
+    It 'Stop-TcpServer on a handler server warns exactly when it had to reset, and says which' {
+        $server = Start-TcpServer -Port 0 -ScriptBlock { param($Message) "ok $($Message.Text)" }
+        $client = New-RawClient $server.Port   # closes when it sees the end
+        $other = New-RawClient $server.Port    # never closes
+        Send-RawBytes $client "a`n"; Send-RawBytes $other "b`n"
+        $null = Read-RawBytes $client 5; $null = Read-RawBytes $other 5
+        Wait-Until { $server.ConnectionCount -eq 2 } -Because 'both connections accepted'
+        $connections = $server.Connections
+        $polite = Start-BackgroundScript {
+            param($Socket)
+            $buffer = [byte[]]::new(100)
+            while ($Socket.Receive($buffer) -gt 0) { }
+            $Socket.Shutdown([System.Net.Sockets.SocketShutdown]::Send)
+        } -ArgumentList $client
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $server | Stop-TcpServer -Timeout 1 -WarningVariable warned -WarningAction SilentlyContinue
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 2
+        $null = Wait-BackgroundScript $polite -Timeout 10
+        @($warned) | Should -HaveCount 1
+        "$($warned[0])" | Should -Match '1 of 2 connection\(s\) did not close gracefully within 1 s'
+        @($connections | Where-Object WasReset) | Should -HaveCount 1
+        ($connections | Where-Object WasReset).RemoteEndPoint.Port | Should -Be $other.LocalEndPoint.Port
+        @($connections | Where-Object State -ne 'Closed') | Should -HaveCount 0
+    }
+
+    It 'Disconnect-TcpEndpoint on a server connection whose echo is stuck resets within the timeout and says so' {
+        $server = Start-TcpEchoServer -Port 0 -NoQueue
+        $client = New-RawClient $server.Port
+        $client.Blocking = $false
+        $chunk = ConvertTo-Bytes (('e' * 1023 + "`n") * 64)
+        $sent = 0L
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        while ($sent -lt 200MB -and $watch.Elapsed.TotalSeconds -lt 30) {
+            try { $sent += $client.Send($chunk) }
+            catch [System.Net.Sockets.SocketException] {
+                if (-not $client.Poll(2000000, [System.Net.Sockets.SelectMode]::SelectWrite)) { break }   # stuck for 2 s
+            }
+        }
+        $sent | Should -BeLessThan 200MB -Because 'the echo must have stalled'
+        $connection = Get-TcpConnection -Server $server
+        $watch.Restart()
+        $connection | Disconnect-TcpEndpoint -Timeout 1 -WarningVariable warned -WarningAction SilentlyContinue
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 1.75
+        $watch.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.9
+        @($warned) | Should -HaveCount 1
+        "$($warned[0])" | Should -Match 'reset'
+        $connection.WasReset | Should -BeTrue
+        $connection.State | Should -Be 'Closed'
+    }
+
+    It 'a relay whose target stops reading stops within its timeout, both sides gone, its job done' {
+        $listener = New-RawListener
+        $relay = Start-TcpRelay -Port 0 -TargetHost 127.0.0.1 -TargetPort $listener.LocalEndpoint.Port
+        $job = $relay | Receive-TcpMessage -AsJob
+        $client = New-RawClient $relay.Port
+        $peer = Receive-RawConnection $listener   # never reads
+        $client.Blocking = $false
+        $chunk = ConvertTo-Bytes (('r' * 1023 + "`n") * 64)
+        $sent = 0L
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        while ($sent -lt 200MB -and $watch.Elapsed.TotalSeconds -lt 30) {
+            try { $sent += $client.Send($chunk) }
+            catch [System.Net.Sockets.SocketException] {
+                if (-not $client.Poll(2000000, [System.Net.Sockets.SelectMode]::SelectWrite)) { break }
+            }
+        }
+        $sent | Should -BeLessThan 200MB -Because 'the forwarding must have stalled'
+        $handler = $relay.GetType().GetField('_handler', [System.Reflection.BindingFlags]'NonPublic,Instance').GetValue($relay)
+        $target = @($handler.TargetConnections)
+        $target | Should -HaveCount 1
+        $watch.Restart()
+        $relay | Stop-TcpServer -Timeout 1 -WarningVariable warned -WarningAction SilentlyContinue
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 1.75
+        @($warned) | Should -HaveCount 1
+        $relay.State | Should -Be 'Stopped'
+        Wait-Until { $target[0].State -eq 'Closed' } -Timeout 2 -Because 'the target side is reset too'
+        Test-RawClosed $peer -Timeout 5 | Should -BeTrue
+        $null = Wait-Job $job -Timeout 10
+        $job.State | Should -Be 'Completed'
+        Remove-Job $job -Force
     }
 }
 

@@ -127,10 +127,14 @@ Describe 'Stop-TcpServer with busy clients' {
         }
         Wait-Until { (Get-LiveServer).ConnectionCount -eq 3 -and (Get-LiveServer).MessagesReceived -ge 3000 } -Timeout 20 -Because 'all three clients to be connected and sending'
 
+        # The clients don't read, so they don't see the FIN: the graceful close reads (and
+        # queues) what they still send until its timeout, then resets them.
+        $before = $server.MessagesReceived
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
-        $server | Stop-TcpServer
+        $server | Stop-TcpServer -Timeout 1 -WarningAction SilentlyContinue
         $watch.Stop()
-        $watch.Elapsed.TotalSeconds | Should -BeLessThan 10
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 3
+        $before | Should -BeLessThan 600000 -Because 'the clients were still sending when the server stopped'
         $server.State | Should -Be 'Stopped'
         $counted = $server.MessagesReceived
 
@@ -148,7 +152,6 @@ Describe 'Stop-TcpServer with busy clients' {
         $senders = @()
         foreach ($r in $results) {
             $r.End | Should -BeIn @('eof', 'reset') -Because "client $($r.Tag) must see its connection end"
-            $r.Sent | Should -BeLessThan 200000 -Because 'the clients were still sending when the server stopped'
         }
     }
 }

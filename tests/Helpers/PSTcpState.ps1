@@ -17,5 +17,5 @@ function Clear-PSTcpState {
     }
     # Closed ones too: a connection the peer closed stays listed until disconnected.
     try { Get-TcpConnection -ErrorAction SilentlyContinue | Disconnect-TcpEndpoint -Timeout 1 -WarningAction SilentlyContinue -ErrorAction SilentlyContinue } catch { }
-    try { Get-TcpServer -ErrorAction SilentlyContinue | Where-Object State -in 'Running', 'Suspended' | Stop-TcpServer -Confirm:$false -ErrorAction SilentlyContinue -WarningAction SilentlyContinue } catch { }
+    try { Get-TcpServer -ErrorAction SilentlyContinue | Where-Object State -in 'Running', 'Suspended' | Stop-TcpServer -Timeout 1 -Confirm:$false -ErrorAction SilentlyContinue -WarningAction SilentlyContinue } catch { }
 }

@@ -122,6 +122,9 @@ namespace PSTcp.Tests
 
         public Socket Socket { get; }
 
+        /// <summary>A client over a socket the test connected itself (to set its buffer sizes first).</summary>
+        public static RawClient Wrap(Socket socket) => new RawClient(socket);
+
         public static async Task<RawClient> ConnectAsync(int port, IPAddress address = null)
         {
             address ??= IPAddress.Loopback;

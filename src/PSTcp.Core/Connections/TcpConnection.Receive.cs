@@ -55,6 +55,8 @@ namespace PSTcp
         private Observing _observing;
         private bool _closeRequested;
         private bool _resetRequested;
+        private bool _skipHandler;
+        private bool _closeStarted;
 
         /// <summary>Bytes of receive buffer this connection holds now (0 while idle).</summary>
         internal int ReceiveBufferSize => _buffer.Capacity;
@@ -125,7 +127,17 @@ namespace PSTcp
 
                     if (received == 0)
                     {
-                        await EndOfStreamAsync(token).ConfigureAwait(false);
+                        bool handleEnd = EnterBatch();
+                        _skipHandler = !handleEnd;
+                        try
+                        {
+                            await EndOfStreamAsync(token).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            if (handleEnd) LeaveBatch();
+                        }
+
                         return;
                     }
 
@@ -147,24 +159,43 @@ namespace PSTcp
 
                     if (ready)
                     {
-                        // Messages first, then the raw bytes (a relay forwards them): a reply to
-                        // what was forwarded can't be queued before the message it answers.
-                        // The bytes stay in the array until the next read.
-                        if (!await FrameAndDispatchAsync(token).ConfigureAwait(false) || CloseRequested)
+                        // A graceful close has begun: what arrives is only queued (no handler,
+                        // no echo, no forwarding: the FIN went out or is about to).
+                        bool handle = EnterBatch();
+                        _skipHandler = !handle;
+                        try
                         {
-                            return;
+                            // Messages first, then the raw bytes (a relay forwards them): a reply to
+                            // what was forwarded can't be queued before the message it answers.
+                            // The bytes stay in the array until the next read.
+                            if (!await FrameAndDispatchAsync(token).ConfigureAwait(false) || Volatile.Read(ref _resetRequested))
+                            {
+                                return;
+                            }
+
+                            if (handle && _handler != null && _handler.WantsData && !data.IsEmpty)
+                            {
+                                if (!_handler.RunsInline && ReadinessPoller.OnPollerThread) await Task.Yield();
+                                var forwarded = _handler.OnDataAsync(this, data, token);
+                                if (!forwarded.IsCompleted)
+                                {
+                                    // A relay's slow other side pauses this one: not idle meanwhile.
+                                    await forwarded.ConfigureAwait(false);
+                                    ResumeIdleClock();
+                                }
+                            }
+                        }
+                        finally
+                        {
+                            if (handle) LeaveBatch();
                         }
 
-                        if (_handler != null && _handler.WantsData && !data.IsEmpty)
+                        if (CloseRequested && !_closeStarted)
                         {
-                            if (!_handler.RunsInline && ReadinessPoller.OnPollerThread) await Task.Yield();
-                            var forwarded = _handler.OnDataAsync(this, data, token);
-                            if (!forwarded.IsCompleted)
-                            {
-                                // A relay's slow other side pauses this one: not idle meanwhile.
-                                await forwarded.ConfigureAwait(false);
-                                ResumeIdleClock();
-                            }
+                            // The handler closed its own connection: the same graceful close,
+                            // now that its batch (and what it sent) is done; reading goes on.
+                            _closeStarted = true;
+                            _ = GracefulCloseAsync(_requestedCloseTimeout);
                         }
                     }
 
@@ -203,7 +234,8 @@ namespace PSTcp
             {
                 _buffer.Release();
                 ReturnFrames();
-                if (CloseRequested) await CloseAfterHandlerAsync().ConfigureAwait(false);
+                // Reset() from inside the handler: the batch was queued, now the RST.
+                if (Volatile.Read(ref _resetRequested)) Abort(reset: true);
             }
         }
 
@@ -398,7 +430,7 @@ namespace PSTcp
                 }
             }
 
-            if (_handler != null)
+            if (_handler != null && !_skipHandler)
             {
                 if (!_handler.RunsInline && ReadinessPoller.OnPollerThread) await Task.Yield();
                 await _handler.OnReceiveEndedAsync(this).ConfigureAwait(false);
@@ -450,7 +482,7 @@ namespace PSTcp
 
             try
             {
-                if (_handlerNeedsMessages)
+                if (_handlerNeedsMessages && !_skipHandler)
                 {
                     // Built (copied) before the queue may take the bytes.
                     var list = _handlerMessages ?? (_handlerMessages = new List<TcpMessage>());
@@ -488,7 +520,7 @@ namespace PSTcp
                     await enqueue.ConfigureAwait(false);
                 }
 
-                if (_handler != null)
+                if (_handler != null && !_skipHandler)
                 {
                     // A handler not known to be non-blocking must not hold a poller's thread
                     // (and every other connection on it): it runs on the thread pool. The
@@ -500,6 +532,9 @@ namespace PSTcp
                     }
 
                     Volatile.Write(ref _inHandler, true);
+                    // A handler that may close its own connection is told apart from other callers.
+                    bool mark = _handler.MayCloseItsConnection;
+                    if (mark) s_handling.Value = this;
                     try
                     {
                         var handled = _handler.OnLinesAsync(this, new ReadOnlySequence<byte>(array, handlerOffset, length),
@@ -509,6 +544,7 @@ namespace PSTcp
                     }
                     finally
                     {
+                        if (mark) s_handling.Value = null;
                         Volatile.Write(ref _inHandler, false);
                         _handlerMessages?.Clear();
                     }
@@ -556,44 +592,6 @@ namespace PSTcp
             Buffer.BlockCopy(array, offset, copy, 0, length);
             offset = 0;
             return new MessageBlock(copy, pooled: true, this, now, count);
-        }
-
-        /// <summary>The handler asked to close: FIN after what it sent, then read until the peer closes (or 5 s), discarding.</summary>
-        private async Task CloseAfterHandlerAsync()
-        {
-            if (Volatile.Read(ref _resetRequested))
-            {
-                // Reset() from inside the handler: the batch was queued, now the RST.
-                Abort(reset: true);
-                return;
-            }
-
-            try
-            {
-                MarkClosing();
-                if (!await ShutdownSendAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false)) return;
-                // Closing with unread data would send a reset that can destroy the reply in
-                // flight: drain what the peer still sends until it closes too.
-                var drain = new byte[512];
-                var clock = System.Diagnostics.Stopwatch.StartNew();
-                var limit = TimeSpan.FromSeconds(5);
-                while (clock.Elapsed < limit)
-                {
-                    var read = _transport.ReceiveAsync(new ArraySegment<byte>(drain)).AsTask();
-                    if (await Task.WhenAny(read, Task.Delay(limit - clock.Elapsed)).ConfigureAwait(false) != read)
-                    {
-                        // Closing the socket ends the read; don't leave its failure unobserved.
-                        _ = read.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-                        break;
-                    }
-
-                    if (await read.ConfigureAwait(false) == 0) break;
-                }
-            }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException || e is TcpException)
-            {
-                // The peer is gone already.
-            }
         }
 
         /// <summary>

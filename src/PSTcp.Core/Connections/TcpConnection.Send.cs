@@ -13,6 +13,7 @@ namespace PSTcp
         // One sender at a time: handlers, broadcast and Send-TcpLine may share a connection.
         private readonly SemaphoreSlim _sendLock = new SemaphoreSlim(1, 1);
         private List<ArraySegment<byte>> _sendSegments;
+        private volatile bool _sendShut;
         private long _bytesSent;
 
         /// <summary>Sends bytes as they are; completes when the socket took them all.</summary>
@@ -123,7 +124,8 @@ namespace PSTcp
 
         private void ThrowIfCantSend()
         {
-            if (State != ConnectionState.Open)
+            // A close in progress still lets the batch in hand send its answer; the FIN ends sending.
+            if (_sendShut || State == ConnectionState.Closed)
             {
                 throw Closed(null);
             }
@@ -143,6 +145,7 @@ namespace PSTcp
 
             try
             {
+                _sendShut = true;
                 await _transport.ShutdownSendAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException || e is ObjectDisposedException)

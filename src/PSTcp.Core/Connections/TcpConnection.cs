@@ -29,7 +29,22 @@ namespace PSTcp
         private long _lastReceiveTimestamp;
         private int _state;
         private bool _countedActive;
+        private int _wasReset;
         private Timer _proxyDeadline;
+
+        // The graceful close and the receive loop meet at a gate: a batch is handled (handler,
+        // forwarding) only while no close has begun, and a close shuts down sending only once
+        // the batch in hand is done, so everything a handler sent for it goes out before the FIN.
+        private const int GateIdle = 0;
+        private const int GateBusy = 1;
+        private const int GateDraining = 2;
+        private const int GateDrainingBusy = 3;
+        private int _gate;
+        private TaskCompletionSource<bool> _batchDone;
+        private TimeSpan _requestedCloseTimeout = TimeSpan.FromSeconds(5);
+
+        /// <summary>The connection whose handler runs in this flow (set for handlers that may close their own connection).</summary>
+        private static readonly AsyncLocal<TcpConnection> s_handling = new AsyncLocal<TcpConnection>();
 
         internal TcpConnection(Transport transport, ConnectionOptions options, MessageQueue queue, LineHandler handler, TcpServer server)
             : this(transport, options, queue, handler, server, ownsQueue: server == null)
@@ -97,6 +112,12 @@ namespace PSTcp
         public TlsInfo Tls => (_transport as TlsTransport)?.Info;
 
         public ConnectionState State => (ConnectionState)Volatile.Read(ref _state);
+
+        /// <summary>
+        /// Whether the connection ended with a reset of ours (RST: what the peer had not taken
+        /// yet was lost): asked for, or a graceful close that ran out of time.
+        /// </summary>
+        public bool WasReset => Volatile.Read(ref _wasReset) != 0;
 
         public DateTimeOffset ConnectedAt { get; }
 
@@ -292,6 +313,7 @@ namespace PSTcp
         public void Abort(bool reset = false)
         {
             MarkClosing();
+            if (reset && !_closed.Task.IsCompleted) Volatile.Write(ref _wasReset, 1);
             try { _abort.Cancel(); } catch (ObjectDisposedException) { }
             if (reset) _transport.Reset();
             _transport.Dispose();
@@ -304,52 +326,166 @@ namespace PSTcp
         /// </summary>
         public void Reset()
         {
-            if (Volatile.Read(ref _inHandler))
+            if (Volatile.Read(ref _inHandler) && ReferenceEquals(s_handling.Value, this))
             {
-                Volatile.Write(ref _resetRequested, true);
-                Volatile.Write(ref _closeRequested, true);
+                RequestReset();
                 return;
             }
 
             Abort(reset: true);
         }
 
-        /// <summary>
-        /// Closes gracefully within <paramref name="timeout"/>: waits for sends in progress, sends
-        /// FIN, lets the peer's last messages arrive, then closes. Past the timeout (a send stuck
-        /// on a peer that never reads counts) it resets the connection and returns false.
-        /// Called while this connection's own handler runs, it asks for the close and returns at
-        /// once: the connection closes when the handler returns, after what it sent.
-        /// </summary>
-        public async Task<bool> CloseAsync(TimeSpan timeout)
+        /// <summary>For a handler resetting its own connection: the reset comes once its batch is queued.</summary>
+        internal void RequestReset()
         {
-            if (Volatile.Read(ref _inHandler))
+            Volatile.Write(ref _resetRequested, true);
+            Volatile.Write(ref _closeRequested, true);
+        }
+
+        /// <summary>
+        /// Closes gracefully within <paramref name="timeout"/>: stops handling what arrives (no
+        /// handler, no echo; it is still queued), lets the batch in hand and sends in progress
+        /// finish, sends FIN, reads (queueing) until the peer's FIN, then closes. Only at the
+        /// timeout (a send stuck on a peer that never reads, a peer that never closes) it resets
+        /// the connection and returns false (<see cref="WasReset"/> is then true). It returns
+        /// within <paramref name="timeout"/> plus a few milliseconds, whatever the peer does.
+        /// Called from this connection's own handler, it asks for the close and returns at
+        /// once: the connection closes that way when the handler returns, after what it sent.
+        /// </summary>
+        public Task<bool> CloseAsync(TimeSpan timeout)
+        {
+            if (Volatile.Read(ref _inHandler) && ReferenceEquals(s_handling.Value, this))
             {
-                Volatile.Write(ref _closeRequested, true);
-                return true;
+                RequestClose(timeout);
+                return Task.FromResult(true);
             }
 
-            var deadline = Stopwatch.StartNew();
-            if (MarkClosing() <= ConnectionState.HalfClosed)
+            return GracefulCloseAsync(timeout);
+        }
+
+        /// <summary>
+        /// For a handler closing its own connection (the module's handlers know they are one):
+        /// the close starts once the handler returns, with <paramref name="timeout"/>.
+        /// </summary>
+        internal void RequestClose(TimeSpan timeout)
+        {
+            _requestedCloseTimeout = timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout;
+            Volatile.Write(ref _closeRequested, true);
+        }
+
+        /// <summary>Whether <paramref name="connection"/>'s handler is what runs in this flow.</summary>
+        internal static bool IsHandlerOf(TcpConnection connection) => connection != null && ReferenceEquals(s_handling.Value, connection);
+
+        private async Task<bool> GracefulCloseAsync(TimeSpan timeout)
+        {
+            try
             {
-                if (!await ShutdownSendAsync(timeout).ConfigureAwait(false))
+                return await GracefulCloseCoreAsync(timeout).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!(e is OutOfMemoryException))
+            {
+                // Whatever failed (a transport mid-handshake), the close must still end, and say how.
+                return await ResetAsync().ConfigureAwait(false);
+            }
+        }
+
+        private async Task<bool> GracefulCloseCoreAsync(TimeSpan timeout)
+        {
+            var clock = Stopwatch.StartNew();
+            if (timeout < TimeSpan.Zero) timeout = TimeSpan.Zero;
+            if (MarkClosing() == ConnectionState.Closed || Completion.IsCompleted)
+            {
+                return !WasReset;
+            }
+
+            // Stop taking new work, and wait for the batch in hand (its echo, its reply).
+            var batch = BeginDrain();
+            if (!batch.IsCompleted && !await Within(batch, timeout - clock.Elapsed).ConfigureAwait(false))
+            {
+                return await ResetAsync().ConfigureAwait(false);
+            }
+
+            // Finish sending (sends in progress hold the lock), then FIN.
+            if (!await ShutdownSendAsync(Remaining(timeout, clock)).ConfigureAwait(false))
+            {
+                return await ResetAsync().ConfigureAwait(false);
+            }
+
+            // The receive loop reads on, queueing, until the peer's FIN; then it closes.
+            if (!await Within(Completion, timeout - clock.Elapsed).ConfigureAwait(false))
+            {
+                return await ResetAsync().ConfigureAwait(false);
+            }
+
+            return !WasReset;
+        }
+
+        private static TimeSpan Remaining(TimeSpan timeout, Stopwatch clock)
+        {
+            var left = timeout - clock.Elapsed;
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+
+        private static async Task<bool> Within(Task task, TimeSpan left)
+        {
+            if (task.IsCompleted) return true;
+            if (left <= TimeSpan.Zero) return false;
+            using (var cts = new CancellationTokenSource())
+            {
+                var delay = Task.Delay(left, cts.Token);
+                bool done = await Task.WhenAny(task, delay).ConfigureAwait(false) == task;
+                cts.Cancel();
+                return done;
+            }
+        }
+
+        /// <summary>The timeout passed: reset, and wait (briefly) for the loop to end.</summary>
+        private async Task<bool> ResetAsync()
+        {
+            if (Completion.IsCompleted) return !WasReset;
+            Abort(reset: true);
+            await Within(Completion, TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
+            return false;
+        }
+
+        /// <summary>Closes the gate to new batches; completes once the batch in hand (if any) is done.</summary>
+        private Task BeginDrain()
+        {
+            while (true)
+            {
+                int gate = Volatile.Read(ref _gate);
+                if (gate == GateIdle)
                 {
-                    Abort(reset: true);
-                    await Completion.ConfigureAwait(false);
-                    return false;
+                    if (Interlocked.CompareExchange(ref _gate, GateDraining, GateIdle) == GateIdle) return Task.CompletedTask;
+                }
+                else if (gate == GateBusy)
+                {
+                    if (Volatile.Read(ref _batchDone) == null)
+                    {
+                        Interlocked.CompareExchange(ref _batchDone, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously), null);
+                    }
+
+                    var done = Volatile.Read(ref _batchDone);
+                    if (Interlocked.CompareExchange(ref _gate, GateDrainingBusy, GateBusy) == GateBusy) return done.Task;
+                }
+                else
+                {
+                    return gate == GateDraining ? Task.CompletedTask : Volatile.Read(ref _batchDone).Task;
                 }
             }
+        }
 
-            var left = timeout - deadline.Elapsed;
-            if (left > TimeSpan.Zero && await Task.WhenAny(Completion, Task.Delay(left)).ConfigureAwait(false) == Completion)
+        /// <summary>Receive loop: a batch begins; false when a close has begun (the batch is only queued).</summary>
+        private bool EnterBatch() => Interlocked.CompareExchange(ref _gate, GateBusy, GateIdle) == GateIdle;
+
+        /// <summary>Receive loop: the batch is done; a close waiting for it goes on.</summary>
+        private void LeaveBatch()
+        {
+            if (Interlocked.CompareExchange(ref _gate, GateIdle, GateBusy) != GateBusy)
             {
-                return true;
+                Volatile.Write(ref _gate, GateDraining);
+                Volatile.Read(ref _batchDone)?.TrySetResult(true);
             }
-
-            if (Completion.IsCompleted) return true;
-            Abort(reset: true);
-            await Completion.ConfigureAwait(false);
-            return false;
         }
 
         /// <summary>

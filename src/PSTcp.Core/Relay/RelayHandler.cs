@@ -76,6 +76,8 @@ namespace PSTcp
 
         public override bool WantsData => true;
 
+        internal override bool MayCloseItsConnection => false;
+
         // The bytes are forwarded by OnDataAsync; messages are built only for the queue.
         public override bool NeedsMessages => false;
 
@@ -195,13 +197,13 @@ namespace PSTcp
             var target = await _target.ConfigureAwait(false);
             // Fault hook (Add-TcpFault): with faults on the relay, they forward the read.
             if (Faults.Any) { await Faults.ToTargetAsync(target, data, cancellationToken).ConfigureAwait(false); return; }
-            await target.SendAsync(data, cancellationToken).ConfigureAwait(false);
+            await Forward(target, data, cancellationToken).ConfigureAwait(false);
         }
 
         public ValueTask ForwardToClientAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
         {
             _relay.Recorder?.OnTargetData(Client, data); // recording hook
-            return Faults.Any ? Faults.ToClientAsync(data, cancellationToken) : Client.SendAsync(data, cancellationToken); // fault hook
+            return Faults.Any ? Faults.ToClientAsync(data, cancellationToken) : Forward(Client, data, cancellationToken); // fault hook
         }
 
         /// <summary>The target connection opened: its messages carry the client's conversation id; the faults know it.</summary>
@@ -209,6 +211,26 @@ namespace PSTcp
         {
             target.ConversationId = Client.ConversationId;
             Faults.Target = target;
+        }
+
+        /// <summary>
+        /// Sends to one side; <paramref name="cancellationToken"/> is the other side's abort. A send
+        /// stuck on a side that stopped reading holds the other side's receive loop, so when that
+        /// side is reset (a close's or a stop's timeout), the stuck side is reset too: both
+        /// sockets go, and neither loop waits on the other.
+        /// </summary>
+        private static ValueTask Forward(TcpConnection to, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        {
+            var send = to.SendAsync(data, cancellationToken);
+            return send.IsCompleted ? send : ForwardSlowAsync(to, send, cancellationToken);
+        }
+
+        private static async ValueTask ForwardSlowAsync(TcpConnection to, ValueTask send, CancellationToken cancellationToken)
+        {
+            using (cancellationToken.Register(() => to.Abort(reset: true)))
+            {
+                await send.ConfigureAwait(false);
+            }
         }
 
         /// <summary>The client sent FIN: pass it on, then stay open for the target's answer until it ends too.</summary>
@@ -292,6 +314,7 @@ namespace PSTcp
         public override bool NeedsMessages => false;
 
         internal override bool RunsInline => true;
+        internal override bool MayCloseItsConnection => false;
 
         public override ValueTask OnLinesAsync(TcpConnection connection, ReadOnlySequence<byte> rawLines,
             IReadOnlyList<TcpMessage> messages, int lineCount, CancellationToken cancellationToken) => default;

@@ -60,6 +60,13 @@ namespace PSTcp
         /// other handler is called on the thread pool, a connection's calls still in order.
         /// </summary>
         internal virtual bool RunsInline => false;
+
+        /// <summary>
+        /// Whether the handler may close its own connection from inside <see cref="OnLinesAsync"/>
+        /// (then a close called there is told apart from one called from outside, at a small
+        /// cost per batch). The core's echo and relay handlers never do.
+        /// </summary>
+        internal virtual bool MayCloseItsConnection => true;
     }
 
     /// <summary>Writes every line back to its sender byte for byte, terminator included.</summary>
@@ -68,6 +75,7 @@ namespace PSTcp
         public static readonly EchoLineHandler Instance = new EchoLineHandler();
 
         internal override bool RunsInline => true;
+        internal override bool MayCloseItsConnection => false;
 
         public override bool NeedsMessages => false;
 

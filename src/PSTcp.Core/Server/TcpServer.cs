@@ -517,6 +517,7 @@ namespace PSTcp
 
         private async Task<bool> StopCoreAsync(TimeSpan timeout)
         {
+            var clock = Stopwatch.StartNew();
             lock (_stopLock)
             {
                 Volatile.Write(ref _state, (int)ServerState.Stopping);
@@ -538,25 +539,29 @@ namespace PSTcp
             UnixListener.Remove(_options.UnixSocketPath);
             await _acceptLoop.ConfigureAwait(false);
 
+            // Every connection closes gracefully (no new work; the batch in hand answered; FIN;
+            // read, queueing, until the peer's FIN), all within the one timeout; those that
+            // can't are reset at it. A relay's target sides close the same way, beside them.
             var connections = _connections.Values.ToList();
-            foreach (var connection in connections)
-            {
-                connection.BeginStop();
-            }
+            var closing = connections.ToList();
+            if (_handler is RelayHandler relay) closing.AddRange(relay.TargetConnections);
+            var left = timeout - clock.Elapsed;
+            if (left < TimeSpan.Zero) left = TimeSpan.Zero;
+            var closes = closing.Select(c => c.CloseAsync(left)).ToList();
+            bool graceful = (await Task.WhenAll(closes).ConfigureAwait(false)).All(closed => closed);
 
-            bool graceful = true;
-            var all = Task.WhenAll(connections.Select(c => c.Completion));
-            if (await Task.WhenAny(all, Task.Delay(timeout)).ConfigureAwait(false) != all)
+            // A close returns once its connection ended (or was reset and is ending): wait for
+            // the last of them briefly, but never for a handler's own connection when that
+            // handler is what stops the server (it closes once the handler returns).
+            var all = Task.WhenAll(connections.Where(c => !TcpConnection.IsHandlerOf(c)).Select(c => c.Completion));
+            if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromMilliseconds(200))).ConfigureAwait(false) != all)
             {
-                // Stuck behind a full Wait-mode queue or a peer that doesn't read: cut them.
-                graceful = false;
                 foreach (var connection in connections)
                 {
-                    if (!connection.Completion.IsCompleted) connection.Abort(reset: true);
+                    if (!connection.Completion.IsCompleted && !TcpConnection.IsHandlerOf(connection)) connection.Abort(reset: true);
                 }
             }
 
-            await all.ConfigureAwait(false);
             (_handler as IDisposable)?.Dispose();
             Queue.Complete();
             Volatile.Write(ref _state, (int)ServerState.Stopped);

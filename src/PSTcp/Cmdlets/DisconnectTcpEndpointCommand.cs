@@ -68,7 +68,8 @@ namespace PSTcp.Commands
                 if (Reset)
                 {
                     // Inside the connection's own handler the reset comes once its messages are queued.
-                    connection.Reset();
+                    if (HandlerInvoker.IsHandling(connection)) connection.RequestReset();
+                    else connection.Reset();
                     if (connection.Server == null) TcpRegistry.Remove(connection);
                     WriteVerbose($"{connection.Name} reset after {connection.MessagesSent:N0} message(s) sent and {connection.MessagesReceived:N0} received.");
                     if (PassThru) WriteObject(connection);
@@ -88,6 +89,16 @@ namespace PSTcp.Commands
                 // Sends are complete when Send-TcpLine returns: closing sends FIN after them, and
                 // lines the peer sends back before it closes still reach the queue. A send stuck
                 // on a peer that never reads holds the close up: past -Timeout, reset.
+                if (HandlerInvoker.IsHandling(connection))
+                {
+                    // A Start-TcpServer handler closing its own connection: the core closes it
+                    // (the same graceful close) once the handler returns, after its output.
+                    connection.RequestClose(Timeout);
+                    WriteVerbose($"{connection.Name} closes once this handler returns, after what it sent.");
+                    if (PassThru) WriteObject(connection);
+                    continue;
+                }
+
                 if (!Close(connection))
                 {
                     WriteWarning($"{connection.Name} (Id {connection.Id}) to {connection.RemoteEndPoint} did not close gracefully within " +
@@ -108,16 +119,12 @@ namespace PSTcp.Commands
         }
 
         /// <summary>
-        /// Closes gracefully within -Timeout (flush, FIN, the peer's last lines, its close);
-        /// false when the core had to reset the connection instead. The wait itself is bounded
-        /// too, so nothing here can hang.
+        /// Closes gracefully within -Timeout (the batch in hand answered, FIN, the peer's last
+        /// lines queued, its FIN); false when the core had to reset the connection instead. The
+        /// core returns within -Timeout plus a few milliseconds; the wait here is bounded too.
         /// </summary>
         private bool Close(TcpConnection connection)
         {
-            // A Start-TcpServer handler closing its own connection: no flush now, the core closes
-            // it once the handler returns, after the handler's output is sent.
-            if (HandlerInvoker.IsHandling(connection)) return Wait(connection.CloseAsync(Timeout));
-
             var close = connection.CloseAsync(Timeout);
             if (WaitWithin(close, Timeout + AfterReset))
             {

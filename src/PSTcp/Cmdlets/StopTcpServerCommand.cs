@@ -54,10 +54,24 @@ namespace PSTcp.Commands
 
                 WriteVerbose($"Stopping {server.Name}: {server.ConnectionCount:N0} connection(s) open, {server.QueueLength:N0} message(s) queued.");
                 int open = server.ConnectionCount;
+                if (HandlerInvoker.Current?.Server == server)
+                {
+                    // A handler stopping its own server: waiting would wait for itself (its
+                    // connection closes only once it returns). The stop goes on without it; the
+                    // handler's output is still sent before that connection's FIN.
+                    _ = server.StopAsync(Timeout);
+                    TcpRegistry.Remove(server);
+                    WriteVerbose($"{server.Name} is stopping; this handler's connection closes once the handler returns.");
+                    if (PassThru) WriteObject(server);
+                    continue;
+                }
+
+                var connections = server.Connections;
                 if (!Stop(server))
                 {
-                    WriteWarning($"{server.Name} (Id {server.Id}): its connections did not all finish within {Timeout.TotalSeconds:0.###} s " +
-                        $"(of {open:N0} open, some had a peer that stopped reading, or a full Wait-mode queue), so those were reset: " +
+                    int reset = connections.Count(c => c.WasReset);
+                    WriteWarning($"{server.Name} (Id {server.Id}): {Describe(reset)} of {open:N0} connection(s) did not close gracefully within {Timeout.TotalSeconds:0.###} s " +
+                        "(a peer that stopped reading or never closed, a busy handler, or a full Wait-mode queue), so they were reset: " +
                         "data their peers had not taken yet is lost.");
                 }
 
@@ -70,6 +84,8 @@ namespace PSTcp.Commands
                 }
             }
         }
+
+        private static string Describe(int reset) => reset > 0 ? reset.ToString("N0") : "some";
 
         /// <summary>Stops within -Timeout; false when the core had to reset connections to do it.</summary>
         private bool Stop(TcpServer server)

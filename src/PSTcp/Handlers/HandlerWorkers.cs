@@ -287,6 +287,9 @@ namespace PSTcp.Commands
         /// <summary>Whether this thread is running <paramref name="connection"/>'s handler right now.</summary>
         public static bool IsHandling(TcpConnection connection) => connection != null && ReferenceEquals(t_handling, connection);
 
+        /// <summary>The connection whose handler runs on this thread; null outside handlers.</summary>
+        public static TcpConnection Current => t_handling;
+
         private readonly ScriptBlock[] _scripts;
         private readonly object[] _arguments;
         private readonly PSDataCollection<ErrorRecord> _errors;
