@@ -35,8 +35,10 @@ BeforeDiscovery {
             }
         })
     # Cmdlets that act on servers or connections given as a list (stop, close, suspend ...).
+    # Get-TcpFault's -Name is the fault's name; its -Relay takes a relay's name or id (checked below).
     $script:ActOnMany = @($cmdlets | Where-Object {
-            $_.Parameters.Values | Where-Object { $_.ParameterType -in [PSTcp.TcpServer[]], [PSTcp.TcpConnection[]] }
+            $_.Name -ne 'Get-TcpFault' -and
+            ($_.Parameters.Values | Where-Object { $_.ParameterType -in [PSTcp.TcpServer[]], [PSTcp.TcpConnection[]] })
         } | ForEach-Object Name)
 }
 
