@@ -18,6 +18,12 @@ namespace PSTcp
     internal sealed class TlsTransport : Transport
     {
         private readonly SslStream _stream;
+
+        // TLS 1.3: a server's refusal (an alert) arrives after the handshake. The receive loop
+        // reads it and learns its cause; a send racing with it only sees the broken session, so
+        // a failed send takes the reader's description when it comes soon.
+        private readonly TaskCompletionSource<TcpException> _sessionEnded =
+            new TaskCompletionSource<TcpException>(TaskCreationOptions.RunContinuationsAsynchronously);
         private Func<Task> _handshake;
         private string _rejection;
         private bool _rejectionIsMissing;
@@ -144,7 +150,9 @@ namespace PSTcp
             catch (Exception e) when (IsTlsFailure(e))
             {
                 // TLS 1.3: a server that refuses our certificate says so after the handshake, in an alert.
-                throw new TcpException(TcpErrorKind.TlsHandshakeFailed, "The peer ended the TLS session: " + TlsErrors.Describe(e, server: Info?.ServerName == null, SslProtocols.None), e);
+                var failure = new TcpException(TcpErrorKind.TlsHandshakeFailed, "The peer ended the TLS session: " + TlsErrors.Describe(e, server: Info?.ServerName == null, SslProtocols.None), e);
+                _sessionEnded.TrySetResult(failure);
+                throw failure;
             }
         }
 
@@ -160,6 +168,9 @@ namespace PSTcp
             }
             catch (Exception e) when (IsTlsFailure(e))
             {
+                // The reader, which got the alert itself, knows its cause: wait a moment for it.
+                var read = _sessionEnded.Task;
+                if (await Task.WhenAny(read, Task.Delay(500)).ConfigureAwait(false) == read) throw new TcpException(TcpErrorKind.TlsHandshakeFailed, read.Result.Message, e);
                 throw new TcpException(TcpErrorKind.TlsHandshakeFailed, "The peer ended the TLS session: " + TlsErrors.Describe(e, server: Info?.ServerName == null, SslProtocols.None), e);
             }
         }
