@@ -376,7 +376,7 @@ Describe 'Test-TcpEndpoint -Proxy' {
             (Test-TcpEndpoint localhost $server.Port -Proxy "http://user:pass@127.0.0.1:$($locked.Port)" -Timeout 10).Status | Should -Be 'Open'
             $r = Test-TcpEndpoint localhost $server.Port -Proxy "http://user:wrong@127.0.0.1:$($locked.Port)" -Timeout 10
             $r.Status | Should -Be 'Refused'
-            $r.Error | Should -BeLike "The proxy http://127.0.0.1:$($locked.Port) refused the user name and password for 'user'*407*"
+            $r.Error | Should -BeLike "The proxy http://127.0.0.1:$($locked.Port) refused the user name and password for 'user' (HTTP/1.? 40[17] *"
         }
     }
 

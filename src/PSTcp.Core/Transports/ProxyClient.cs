@@ -306,7 +306,9 @@ namespace PSTcp
                 throw new TcpException(TcpErrorKind.ProxyFailed, $"The proxy {where} did not answer in HTTP: '{status}'.");
             }
 
-            if (code == 407)
+            // 407 is the standard answer; tinyproxy (1.11) answers a wrong login with 401. Before the
+            // tunnel exists, any 401 is the proxy's own.
+            if (code == 407 || code == 401)
             {
                 throw new TcpException(TcpErrorKind.ProxyAuthenticationFailed, login == null
                     ? $"The proxy {where} requires a user name and password ({status}); give them in the URI or with -ProxyCredential."
