@@ -103,6 +103,20 @@ Describe 'HTTP CONNECT through tinyproxy' -Skip:$NoTinyproxy {
         (Invoke-TcpRequest localhost $redisPort 'PING' -Proxy "http://127.0.0.1:$proxyPort" -Timeout $seconds10).Text | Should -BeExactly '+PONG'
     }
 
+    It 'logs in with Basic auth, and reports a wrong password as ProxyAuthenticationFailed (tinyproxy answers 401)' {
+        $lockedPort = Get-FreeTcpPort
+        $config = Join-Path $TestDrive 'tinyproxy-auth.conf'
+        Set-Content -LiteralPath $config -Value @(
+            "Port $lockedPort", 'Listen 127.0.0.1', 'Allow 127.0.0.1', "ConnectPort $redisPort", 'MaxClients 20', 'LogLevel Error', 'Timeout 30', 'BasicAuth user pass')
+        $locked = Start-TestProgram tinyproxy @('-d', '-c', $config) -Port $lockedPort
+        try {
+            (Invoke-TcpRequest localhost $redisPort 'PING' -Proxy "http://user:pass@127.0.0.1:$lockedPort" -Timeout $seconds10).Text | Should -BeExactly '+PONG'
+            $r = Invoke-Captured { Invoke-TcpRequest localhost $redisPort 'PING' -Proxy "http://user:wrong@127.0.0.1:$lockedPort" -Timeout $seconds10 }
+            $r.Output | Should -HaveCount 0
+            $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ProxyAuthenticationFailed,*'
+        } finally { Stop-TestProgram $locked }
+    }
+
     It 'reports a CONNECT the proxy refuses (a port it does not allow) as ProxyFailed with its status' {
         $other = Get-FreeTcpPort
         $r = Invoke-Captured { Invoke-TcpRequest localhost $other 'PING' -Proxy "http://127.0.0.1:$proxyPort" -Timeout $seconds10 }

@@ -278,3 +278,282 @@ Import-Module '$module'
         $c[2].Message | Should -BeLike '*firewall*prohibit route*'
     }
 }
+
+# -Proxy: real microsocks (SOCKS5, with and without a login) and tinyproxy (HTTP CONNECT, with and
+# without BasicAuth), each started here on a free loopback port; plus a scripted proxy (python3)
+# that answers every request with the reply code it is asked for, to pin each code's Status.
+Describe 'Test-TcpEndpoint -Proxy' {
+    BeforeDiscovery {
+        $has = { param($name) $null -ne (Get-Command $name -CommandType Application -ErrorAction SilentlyContinue) }
+        $script:NoMicrosocks = -not (& $has 'microsocks')
+        $script:NoTinyproxy = -not (& $has 'tinyproxy')
+        $script:NoPython = -not (& $has 'python3')
+    }
+    BeforeAll {
+        $server = Start-TcpEchoServer -Port 0
+        $closed = Get-FreeTcpPort
+        $nobody = Get-FreeTcpPort
+    }
+    AfterAll { Clear-PSTcpState }
+
+    Context 'microsocks' -Skip:$NoMicrosocks {
+        BeforeAll {
+            $openPort = Get-FreeTcpPort
+            $open = Start-TestProgram microsocks @('-i', '127.0.0.1', '-p', "$openPort") -Port $openPort
+            $lockedPort = Get-FreeTcpPort
+            $locked = Start-TestProgram microsocks @('-i', '127.0.0.1', '-p', "$lockedPort", '-u', 'user', '-P', 'pass') -Port $lockedPort
+        }
+        AfterAll {
+            Stop-TestProgram $open
+            Stop-TestProgram $locked
+        }
+
+        It 'says Open for a listening port and Refused for a closed one, the name resolved by the proxy' {
+            $r = Invoke-Captured { Test-TcpEndpoint localhost -Port $server.Port, $closed -Proxy "socks5://127.0.0.1:$openPort" -Timeout 10 }
+            $r.Errors | Should -HaveCount 0
+            $r.Output | Should -HaveCount 2
+            $r.Output[0].Status | Should -Be 'Open'
+            $r.Output[0].Open | Should -BeTrue
+            $r.Output[0].Error | Should -BeNullOrEmpty
+            $r.Output[0].HostName | Should -Be 'localhost'
+            $r.Output[0].Proxy | Should -Be "socks5://127.0.0.1:$openPort"
+            $r.Output[0].Address | Should -BeNullOrEmpty -Because 'the proxy resolved the name'
+            $r.Output[1].Status | Should -Be 'Refused'
+            $r.Output[1].Error | Should -BeLike "The proxy socks5://127.0.0.1:$openPort could not connect to localhost:${closed}: connection refused*"
+        }
+
+        It 'keeps the address of a host given as one, and writes bools with -Quiet in order' {
+            (Test-TcpEndpoint 127.0.0.1 $server.Port -Proxy "socks5://127.0.0.1:$openPort" -Timeout 10).Address | Should -Be ([System.Net.IPAddress]::Loopback)
+            Test-TcpEndpoint 127.0.0.1 -Port $closed, $server.Port -Proxy "socks5://127.0.0.1:$openPort" -Timeout 10 -Quiet | Should -Be @($false, $true)
+        }
+
+        It 'logs in with credentials in the URI and with -ProxyCredential' {
+            (Test-TcpEndpoint localhost $server.Port -Proxy "socks5://user:pass@127.0.0.1:$lockedPort" -Timeout 10).Status | Should -Be 'Open'
+            $credential = [pscredential]::new('user', (ConvertTo-SecureString 'pass' -AsPlainText -Force))
+            $r = Test-TcpEndpoint localhost -Port $server.Port, $closed -Proxy "socks5://127.0.0.1:$lockedPort" -ProxyCredential $credential -Timeout 10
+            $r.Status | Should -Be @('Open', 'Refused')
+        }
+
+        It 'says the proxy refused <Case>, as Refused' -ForEach @(
+            @{ Case = 'a wrong password'; Proxy = 'socks5://user:wrong@127.0.0.1:{0}'; Error = '*refused the user name and password*' }
+            @{ Case = 'a missing login'; Proxy = 'socks5://127.0.0.1:{0}'; Error = '*requires a user name and password*' }
+        ) {
+            $r = Invoke-Captured { Test-TcpEndpoint localhost $server.Port -Proxy ($Proxy -f $lockedPort) -Timeout 10 }
+            $r.Errors | Should -HaveCount 0
+            $r.Output.Status | Should -Be 'Refused'
+            $r.Output.Error | Should -BeLike "The proxy socks5://127.0.0.1:$lockedPort $Error"
+            $r.Output.Error | Should -Not -BeLike '*wrong*' -Because 'the password is not shown'
+        }
+    }
+
+    Context 'tinyproxy' -Skip:$NoTinyproxy {
+        BeforeAll {
+            $forbidden = Get-FreeTcpPort
+            $start = {
+                param([string[]] $Extra)
+                $port = Get-FreeTcpPort
+                $config = Join-Path $TestDrive "tinyproxy-$port.conf"
+                Set-Content -LiteralPath $config -Value (@("Port $port", 'Listen 127.0.0.1', 'Allow 127.0.0.1', "ConnectPort $($server.Port)", "ConnectPort $closed",
+                    'MaxClients 20', 'LogLevel Error', 'Timeout 30') + $Extra)
+                [pscustomobject]@{ Port = $port; Program = Start-TestProgram tinyproxy @('-d', '-c', $config) -Port $port }
+            }
+            $plain = & $start @()
+            $locked = & $start @('BasicAuth user pass')
+        }
+        AfterAll {
+            Stop-TestProgram $plain.Program
+            Stop-TestProgram $locked.Program
+        }
+
+        It 'says Open, Refused with the proxy''s status, and Filtered for a port its rules forbid' {
+            $r = Test-TcpEndpoint localhost -Port $server.Port, $closed, $forbidden -Proxy "http://127.0.0.1:$($plain.Port)" -Timeout 10
+            $r.Status | Should -Be @('Open', 'Refused', 'Filtered')
+            $r[1].Error | Should -BeLike "The proxy http://127.0.0.1:$($plain.Port) refused CONNECT localhost:${closed}: HTTP/1.* 5*"
+            $r[2].Error | Should -BeLike '*403*'
+        }
+
+        It 'logs in with Basic auth, and says Refused for a wrong password' {
+            (Test-TcpEndpoint localhost $server.Port -Proxy "http://user:pass@127.0.0.1:$($locked.Port)" -Timeout 10).Status | Should -Be 'Open'
+            $r = Test-TcpEndpoint localhost $server.Port -Proxy "http://user:wrong@127.0.0.1:$($locked.Port)" -Timeout 10
+            $r.Status | Should -Be 'Refused'
+            $r.Error | Should -BeLike "The proxy http://127.0.0.1:$($locked.Port) refused the user name and password for 'user' (HTTP/1.? 40[17] *"
+        }
+    }
+
+    Context 'a proxy that answers each code' -Skip:$NoPython {
+        BeforeAll {
+            # Answers every request with the code it is asked for as the target port: SOCKS5's
+            # reply code, or the HTTP status of a CONNECT.
+            $script = Join-Path $TestDrive 'coded-proxy.py'
+            Set-Content -LiteralPath $script -Value @'
+import socket, sys, threading
+def exact(c, n):
+    data = b''
+    while len(data) < n:
+        chunk = c.recv(n - len(data))
+        if not chunk: raise EOFError()
+        data += chunk
+    return data
+def serve(c, http):
+    try:
+        if http:
+            data = b''
+            while b'\r\n\r\n' not in data:
+                chunk = c.recv(1024)
+                if not chunk: return
+                data += chunk
+            code = int(data.split(b' ')[1].rsplit(b':', 1)[1])
+            c.sendall(b'HTTP/1.1 %d Coded\r\n\r\n' % code)
+        else:
+            exact(c, 3)
+            c.sendall(b'\x05\x00')
+            request = exact(c, 10)
+            c.sendall(bytes([5, request[9], 0, 1, 0, 0, 0, 0, 0, 0]))
+    except Exception:
+        pass
+    finally:
+        c.close()
+def run(port, http):
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(('127.0.0.1', port))
+    listener.listen(64)
+    while True:
+        c, _ = listener.accept()
+        threading.Thread(target=serve, args=(c, http), daemon=True).start()
+threading.Thread(target=run, args=(int(sys.argv[2]), True), daemon=True).start()
+run(int(sys.argv[1]), False)
+'@
+            $socksPort = Get-FreeTcpPort
+            $httpPort = Get-FreeTcpPort
+            $coded = Start-TestProgram python3 @($script, "$socksPort", "$httpPort") -Ready {
+                foreach ($p in $socksPort, $httpPort) { $probe = New-RawClient $p -Timeout 1; $probe.Dispose() }
+                $true
+            }.GetNewClosure()
+        }
+        AfterAll { Stop-TestProgram $coded }
+
+        It 'maps SOCKS5 reply <Code> to <Status>' -ForEach @(
+            @{ Code = 1; Status = 'Refused'; Words = 'general failure' }
+            @{ Code = 2; Status = 'Filtered'; Words = 'not allowed by its rules' }
+            @{ Code = 3; Status = 'Unreachable'; Words = 'network unreachable' }
+            @{ Code = 4; Status = 'Unreachable'; Words = 'host unreachable' }
+            @{ Code = 5; Status = 'Refused'; Words = 'connection refused' }
+            @{ Code = 6; Status = 'TimedOut'; Words = 'TTL expired' }
+        ) {
+            $r = Test-TcpEndpoint 127.0.0.1 $Code -Proxy "socks5://127.0.0.1:$socksPort" -Timeout 10
+            $r.Status | Should -Be $Status
+            $r.Error | Should -BeLike "*could not connect to 127.0.0.1:${Code}: $Words*"
+        }
+
+        It 'maps HTTP status <Code> to <Status>' -ForEach @(
+            @{ Code = 200; Status = 'Open' }
+            @{ Code = 403; Status = 'Filtered' }
+            @{ Code = 502; Status = 'Refused' }
+            @{ Code = 503; Status = 'Refused' }
+            @{ Code = 504; Status = 'TimedOut' }
+        ) {
+            $r = Test-TcpEndpoint 127.0.0.1 $Code -Proxy "http://127.0.0.1:$httpPort" -Timeout 10
+            $r.Status | Should -Be $Status
+            if ($Code -ne 200) { $r.Error | Should -BeLike "*refused CONNECT 127.0.0.1:${Code}: HTTP/1.1 $Code Coded*" }
+        }
+    }
+
+    It 'says a proxy nobody listens on is Refused, naming the proxy' {
+        $r = Test-TcpEndpoint localhost $server.Port -Proxy "socks5://127.0.0.1:$nobody" -Timeout 10
+        $r.Status | Should -Be 'Refused'
+        $r.Error | Should -BeLike "Can't reach the proxy socks5://127.0.0.1:${nobody}: *"
+        $r.Proxy | Should -Be "socks5://127.0.0.1:$nobody"
+    }
+
+    It 'says a proxy that never answers is TimedOut, at the timeout' {
+        # Accepts and reads, answers nothing (SOCKS5's greeting has no line end).
+        $silent = Start-TcpServer -Port 0 -ScriptBlock { param($Message) }
+        $r = Invoke-Captured { Test-TcpEndpoint localhost $server.Port -Proxy "socks5://127.0.0.1:$($silent.Port)" -Timeout 0.5 }
+        $r.Output.Status | Should -Be 'TimedOut'
+        $r.Output.Error | Should -BeLike "The proxy socks5://127.0.0.1:$($silent.Port) did not answer within 0.5 s*"
+        $r.Elapsed.TotalSeconds | Should -BeLessThan 5
+    }
+
+    It 'refuses an unknown scheme, and -ProxyCredential without -Proxy, with InvalidArgument' {
+        $r = Invoke-Captured { Test-TcpEndpoint localhost $server.Port -Proxy 'ftp://127.0.0.1:21' }
+        $r.Output | Should -HaveCount 0
+        $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+        $credential = [pscredential]::new('user', (ConvertTo-SecureString 'pass' -AsPlainText -Force))
+        $r = Invoke-Captured { Test-TcpEndpoint localhost $server.Port -ProxyCredential $credential }
+        $r.Output | Should -HaveCount 0
+        $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+    }
+}
+
+# -UnixSocket: a PSTcp server, redis-server --unixsocket, a socket file nobody listens on (python3
+# leaves one, as a killed process would), and a path with no file.
+Describe 'Test-TcpEndpoint -UnixSocket' -Skip:$IsWindows {
+    BeforeDiscovery {
+        $script:NoRedis = $null -eq (Get-Command redis-server -CommandType Application -ErrorAction SilentlyContinue)
+        $script:NoPython = $null -eq (Get-Command python3 -CommandType Application -ErrorAction SilentlyContinue)
+    }
+    BeforeAll {
+        # Short: a Unix socket's path is at most 107 bytes, and TestDrive can be deep.
+        $socketDir = Join-Path ([System.IO.Path]::GetTempPath()) "pstcp-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
+        $null = New-Item -ItemType Directory -Path $socketDir
+    }
+    AfterAll {
+        Clear-PSTcpState
+        Remove-Item -LiteralPath $socketDir -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'says Open for a PSTcp server, HostNotFound for no such file; HostName the path, Port 0' {
+        $path = Join-Path $socketDir 'echo.sock'
+        $server = Start-TcpEchoServer -UnixSocket $path
+        $missing = Join-Path $socketDir 'missing.sock'
+        $r = Invoke-Captured { Test-TcpEndpoint -UnixSocket $path, $missing -Timeout 10 }
+        $r.Errors | Should -HaveCount 0
+        $r.Output | Should -HaveCount 2
+        $r.Output[0].Status | Should -Be 'Open'
+        $r.Output[0].HostName | Should -Be $path
+        $r.Output[0].Port | Should -Be 0
+        $r.Output[0].Address | Should -BeNullOrEmpty
+        $r.Output[0].Error | Should -BeNullOrEmpty
+        $r.Output[1].Status | Should -Be 'HostNotFound'
+        $r.Output[1].Error | Should -Be "No such file: $missing"
+        Wait-Until { $server.TotalConnections -eq 1 -and $server.ConnectionCount -eq 0 } -Timeout 5
+        Test-TcpEndpoint -UnixSocket $path, $missing -Quiet | Should -Be @($true, $false)
+    }
+
+    It 'resolves a relative path against the current location, and shows the file''s name in the table' {
+        $path = Join-Path $socketDir 'relative-with-a-long-name.sock'
+        $null = Start-TcpEchoServer -UnixSocket $path
+        Push-Location $socketDir
+        try {
+            $r = Test-TcpEndpoint -UnixSocket 'relative-with-a-long-name.sock' -Timeout 10
+        } finally { Pop-Location }
+        $r.HostName | Should -Be $path
+        $r.Status | Should -Be 'Open'
+        $lines = ($r | Out-String -Width 80) -split "`r?`n" | Where-Object { $_ -match '\S' } | ForEach-Object { $_.TrimEnd() }
+        $lines[2] | Should -Match '^…-long-name\.sock\s+0\s+Open\s+\d+\.\d$'
+    }
+
+    It 'says Refused for a socket file nobody listens on' -Skip:$NoPython {
+        $path = Join-Path $socketDir 'stale.sock'
+        python3 -c "import socket; socket.socket(socket.AF_UNIX).bind('$path')"
+        Test-Path -LiteralPath $path | Should -BeTrue
+        $r = Test-TcpEndpoint -UnixSocket $path -Timeout 10
+        $r.Status | Should -Be 'Refused'
+        $r.Error | Should -Not -BeNullOrEmpty
+    }
+
+    It 'says Open for redis-server --unixsocket' -Skip:$NoRedis {
+        $path = Join-Path $socketDir 'redis.sock'
+        $redis = Start-TestProgram redis-server @('--port', '0', '--unixsocket', $path, '--save', '', '--appendonly', 'no') -UnixSocket $path
+        try {
+            (Test-TcpEndpoint -UnixSocket $path -Timeout 10).Status | Should -Be 'Open'
+        } finally { Stop-TestProgram $redis }
+        (Test-TcpEndpoint -UnixSocket $path -Timeout 10).Status | Should -BeIn @('Refused', 'HostNotFound') -Because 'redis is gone'
+    }
+
+    It 'takes no -Proxy or -Port with -UnixSocket' {
+        { Test-TcpEndpoint -UnixSocket (Join-Path $socketDir 'x.sock') -Proxy 'socks5://127.0.0.1:1080' } | Should -Throw -ErrorId 'AmbiguousParameterSet,*'
+        { Test-TcpEndpoint -UnixSocket (Join-Path $socketDir 'x.sock') -Port 80 } | Should -Throw -ErrorId 'AmbiguousParameterSet,*'
+    }
+}

@@ -45,6 +45,18 @@ Describe 'redis-server --unixsocket' -Skip:$NoRedis {
         (Invoke-TcpRequest -UnixSocket $path 'GET pstcp-msg' -Count 2 -Timeout $seconds10).Text | Should -BeExactly @('$6', 'framed')
     }
 
+    It 'is reached by TCP clients through Start-TcpRelay -TargetUnixSocket' {
+        $relay = Start-TcpRelay -Port 0 -TargetUnixSocket $path
+        try {
+            $relay.Target | Should -Be "unix:$path"
+            (Invoke-TcpRequest 127.0.0.1 $relay.Port 'PING' -Timeout $seconds10).Text | Should -BeExactly '+PONG'
+            $c = Connect-TcpEndpoint 127.0.0.1 $relay.Port
+            Send-TcpLine -Connection $c -Line 'SET pstcp-relayed unix', 'GET pstcp-relayed'
+            @(Receive-TcpMessage -Connection $c -Count 3 -Timeout $seconds10).Text | Should -BeExactly @('+OK', '$4', 'unix')
+            Disconnect-TcpEndpoint -Connection $c
+        } finally { $relay | Stop-TcpServer }
+    }
+
     It 'reports a path nobody listens on as ConnectionRefused' {
         $r = Invoke-Captured { Connect-TcpEndpoint -UnixSocket (Join-Path $socketDir 'nobody.sock') }
         $r.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ConnectionRefused,*'
@@ -94,6 +106,22 @@ Describe 'PSTcp servers on a Unix domain socket' -Skip:$NoUnix {
         Test-Path -LiteralPath $path | Should -BeTrue
         $second = Start-TcpEchoServer -UnixSocket $path
         (Invoke-TcpRequest -UnixSocket $path 'again' -Timeout $seconds10).Text | Should -BeExactly 'again'
+    }
+
+    It 'closes a relay''s client whose Unix-socket target is gone, and records it; refuses -TargetUnixSocket with -TargetHost or -Proxy' {
+        $missing = Join-Path $socketDir 'gone.sock'
+        $relay = Start-TcpRelay -Port 0 -TargetUnixSocket $missing -NoQueue
+        try {
+            $client = New-RawClient $relay.Port
+            try {
+                Test-RawClosed $client -Timeout 5 | Should -BeTrue
+            } finally { $client.Dispose() }
+            Wait-Until { $relay.ErrorCount -eq 1 } -Timeout 5
+            $relay.LastError.Message | Should -BeLike "*unix:$missing*"
+            $relay.State | Should -Be 'Running'
+        } finally { $relay | Stop-TcpServer }
+        { Start-TcpRelay -Port 0 -TargetUnixSocket $missing -TargetHost 127.0.0.1 -TargetPort 1 } | Should -Throw -ErrorId 'AmbiguousParameterSet,*'
+        { Start-TcpRelay -Port 0 -TargetUnixSocket $missing -Proxy 'socks5://127.0.0.1:1080' } | Should -Throw -ErrorId 'AmbiguousParameterSet,*'
     }
 
     It 'refuses -UnixSocket with -Port' {

@@ -33,7 +33,13 @@ namespace PSTcp
     public sealed class TcpEndpointStatus
     {
         public TcpEndpointStatus(string hostName, IPAddress address, int port, EndpointStatus status, TimeSpan latency, string error)
+            : this(hostName, address, port, status, latency, error, null)
         {
+        }
+
+        public TcpEndpointStatus(string hostName, IPAddress address, int port, EndpointStatus status, TimeSpan latency, string error, string proxy)
+        {
+            Proxy = proxy;
             HostName = hostName;
             Address = address;
             Port = port;
@@ -42,9 +48,14 @@ namespace PSTcp
             Error = error;
         }
 
+        /// <summary>The host name as given; for a Unix domain socket, its path (and <see cref="Port"/> 0).</summary>
         public string HostName { get; }
 
-        /// <summary>The address that answered, or the last one tried; null when the name did not resolve.</summary>
+        /// <summary>
+        /// The address that answered, or the last one tried; null when the name did not resolve, for a
+        /// Unix domain socket, and through a proxy (which resolves the name itself) unless the host
+        /// was an address.
+        /// </summary>
         public IPAddress Address { get; }
 
         public int Port { get; }
@@ -59,7 +70,10 @@ namespace PSTcp
         /// <summary>Why an attempt that isn't Open failed, in the system's words; null when Open.</summary>
         public string Error { get; }
 
-        public override string ToString() => $"{HostName}:{Port} {Status}";
+        /// <summary>The proxy the attempt went through (its URI without credentials); null when direct.</summary>
+        public string Proxy { get; }
+
+        public override string ToString() => Port == 0 ? $"unix:{HostName} {Status}" : $"{HostName}:{Port} {Status}";
     }
 
     /// <summary>
@@ -85,59 +99,192 @@ namespace PSTcp
             using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 deadline.CancelAfter(timeout);
-                IPAddress[] addresses;
-                try
-                {
-                    addresses = await ResolveAsync(host, deadline.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    return new TcpEndpointStatus(host, null, port, EndpointStatus.TimedOut, clock.Elapsed,
-                        $"Resolving '{host}' took longer than {timeout.TotalSeconds:0.###} s.");
-                }
-                catch (Exception e) when (e is SocketException || e is ArgumentException)
-                {
-                    // ArgumentException: a name no resolver takes (too long, empty labels).
-                    return new TcpEndpointStatus(host, null, port, EndpointStatus.HostNotFound, clock.Elapsed, e.Message);
-                }
-
-                if (addresses.Length == 0)
-                {
-                    return new TcpEndpointStatus(host, null, port, EndpointStatus.HostNotFound, clock.Elapsed, $"'{host}' has no addresses.");
-                }
-
-                TcpEndpointStatus last = null;
-                foreach (var address in addresses)
-                {
-                    last = await ConnectAsync(host, address, port, clock, timeout, deadline.Token, cancellationToken).ConfigureAwait(false);
-                    if (last.Status == EndpointStatus.Open || last.Status == EndpointStatus.TimedOut) break;
-                }
-
-                return last;
+                var (status, socket) = await OpenAsync(host, port, clock, timeout, deadline.Token, cancellationToken).ConfigureAwait(false);
+                socket?.Dispose();
+                return status;
             }
         }
 
-        private static async Task<TcpEndpointStatus> ConnectAsync(string host, IPAddress address, int port, Stopwatch clock,
+        /// <summary>Checks a proxy URI's form for <see cref="ProbeThroughProxyAsync"/>; throws ArgumentException naming what is wrong.</summary>
+        public static void ValidateProxy(Uri proxy) => ProxyClient.Validate(proxy);
+
+        /// <summary>
+        /// Asks the proxy (socks5://, socks4a://, socks4://, http:// CONNECT) to connect to
+        /// <paramref name="host"/>:<paramref name="port"/>, the name resolved by the proxy, all within
+        /// <paramref name="timeout"/>. Open when the proxy reports success; its answer that the target
+        /// failed is mapped to a status (SOCKS5: 2 Filtered, 3/4 Unreachable, 5 Refused, 6 TimedOut;
+        /// HTTP: 403 Filtered, 504 TimedOut, others Refused) with the proxy's words in the error. A
+        /// proxy that can't be reached, doesn't answer or refuses the login gives the status of that
+        /// (Refused, TimedOut, Unreachable...) with an error that names the proxy.
+        /// </summary>
+        public static async Task<TcpEndpointStatus> ProbeThroughProxyAsync(string host, int port, Uri proxy, NetworkCredential credential,
+            TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            if (host == null) throw new ArgumentNullException(nameof(host));
+            if (proxy == null) throw new ArgumentNullException(nameof(proxy));
+            if (port < 1 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port), "Port must be 1..65535.");
+            if (timeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(timeout), "Timeout must be positive.");
+            ProxyClient.Validate(proxy);
+
+            var where = ProxyClient.Describe(proxy);
+            IPAddress.TryParse(host.Trim('[', ']'), out var literal);
+            var clock = Stopwatch.StartNew();
+            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                deadline.CancelAfter(timeout);
+                var (reach, socket) = await OpenAsync(ProxyClient.HostOf(proxy), ProxyClient.PortNumberOf(proxy), clock, timeout, deadline.Token, cancellationToken)
+                    .ConfigureAwait(false);
+                if (socket == null)
+                {
+                    return new TcpEndpointStatus(host, literal, port, reach.Status, clock.Elapsed, $"Can't reach the proxy {where}: {reach.Error}", where);
+                }
+
+                using (socket)
+                {
+                    try
+                    {
+                        await ProxyClient.HandshakeAsync(socket, proxy, credential, host, port, deadline.Token).ConfigureAwait(false);
+                        return new TcpEndpointStatus(host, literal, port, EndpointStatus.Open, clock.Elapsed, null, where);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        return new TcpEndpointStatus(host, literal, port, EndpointStatus.TimedOut, clock.Elapsed,
+                            $"The proxy {where} did not answer within {timeout.TotalSeconds:0.###} s (it may still be trying {host}:{port}).", where);
+                    }
+                    catch (TcpException e)
+                    {
+                        var target = ProxyClient.TargetStatusOf(e);
+                        if (target != null)
+                        {
+                            // The proxy's own words about the target.
+                            return new TcpEndpointStatus(host, literal, port, target.Value, clock.Elapsed, e.Message, where);
+                        }
+
+                        var status = e.Kind == TcpErrorKind.HostNotFound ? EndpointStatus.HostNotFound : EndpointStatus.Refused;
+                        var message = e.Message.IndexOf("proxy", StringComparison.OrdinalIgnoreCase) >= 0 ? e.Message : $"The proxy {where} failed: {e.Message}";
+                        return new TcpEndpointStatus(host, literal, port, status, clock.Elapsed, message, where);
+                    }
+                    catch (Exception e) when (e is ArgumentException || e is SocketException)
+                    {
+                        // A name too long for SOCKS, or SOCKS4's own lookup of the name failing.
+                        var status = e is SocketException ? EndpointStatus.HostNotFound : EndpointStatus.Refused;
+                        return new TcpEndpointStatus(host, literal, port, status, clock.Elapsed, $"The proxy {where} failed: {e.Message}", where);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// Connects to the Unix domain socket at <paramref name="path"/> (a full path) within
+        /// <paramref name="timeout"/>: Open when something accepts; Refused when the file is there but
+        /// nobody listens (or it is not a socket, or may not be opened); HostNotFound when there is no
+        /// such file. The result's HostName is the path, its Port 0.
+        /// </summary>
+        public static async Task<TcpEndpointStatus> ProbeUnixSocketAsync(string path, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            if (path == null) throw new ArgumentNullException(nameof(path));
+            if (timeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(timeout), "Timeout must be positive.");
+
+            var clock = Stopwatch.StartNew();
+            EndPoint endPoint;
+            try
+            {
+                endPoint = UnixSockets.EndPoint(path);
+            }
+            catch (Exception e) when (e is ArgumentException || e is PlatformNotSupportedException)
+            {
+                return new TcpEndpointStatus(path, null, 0, EndpointStatus.HostNotFound, clock.Elapsed, e.Message);
+            }
+
+            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                deadline.CancelAfter(timeout);
+                try
+                {
+                    using (await TcpConnection.ConnectSocketAsync(UnixSockets.NewSocket(), endPoint, deadline.Token).ConfigureAwait(false))
+                    {
+                        return new TcpEndpointStatus(path, null, 0, EndpointStatus.Open, clock.Elapsed, null);
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return new TcpEndpointStatus(path, null, 0, EndpointStatus.TimedOut, clock.Elapsed,
+                        $"No answer within {timeout.TotalSeconds:0.###} s.");
+                }
+                catch (SocketException e)
+                {
+                    // ENOENT arrives as AddressNotAvailable; ask the file system to be sure.
+                    if (!System.IO.File.Exists(path) && !System.IO.Directory.Exists(path))
+                    {
+                        return new TcpEndpointStatus(path, null, 0, EndpointStatus.HostNotFound, clock.Elapsed, $"No such file: {path}");
+                    }
+
+                    var message = e.SocketErrorCode == SocketError.ConnectionRefused && System.IO.File.Exists(path)
+                        ? e.Message
+                        : $"{e.Message} ({path})";
+                    var status = e.SocketErrorCode == SocketError.TimedOut ? EndpointStatus.TimedOut : EndpointStatus.Refused;
+                    return new TcpEndpointStatus(path, null, 0, status, clock.Elapsed, message);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Resolves and connects within the deadline: the status, and the connected socket when Open
+        /// (the caller's to dispose), else null.
+        /// </summary>
+        private static async Task<(TcpEndpointStatus Status, Socket Socket)> OpenAsync(string host, int port, Stopwatch clock, TimeSpan timeout,
+            CancellationToken deadline, CancellationToken cancellationToken)
+        {
+            IPAddress[] addresses;
+            try
+            {
+                addresses = await ResolveAsync(host, deadline).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return (new TcpEndpointStatus(host, null, port, EndpointStatus.TimedOut, clock.Elapsed,
+                    $"Resolving '{host}' took longer than {timeout.TotalSeconds:0.###} s."), null);
+            }
+            catch (Exception e) when (e is SocketException || e is ArgumentException)
+            {
+                // ArgumentException: a name no resolver takes (too long, empty labels).
+                return (new TcpEndpointStatus(host, null, port, EndpointStatus.HostNotFound, clock.Elapsed, e.Message), null);
+            }
+
+            if (addresses.Length == 0)
+            {
+                return (new TcpEndpointStatus(host, null, port, EndpointStatus.HostNotFound, clock.Elapsed, $"'{host}' has no addresses."), null);
+            }
+
+            (TcpEndpointStatus Status, Socket Socket) last = (null, null);
+            foreach (var address in addresses)
+            {
+                last = await ConnectAsync(host, address, port, clock, timeout, deadline, cancellationToken).ConfigureAwait(false);
+                if (last.Status.Status == EndpointStatus.Open || last.Status.Status == EndpointStatus.TimedOut) break;
+            }
+
+            return last;
+        }
+
+        private static async Task<(TcpEndpointStatus Status, Socket Socket)> ConnectAsync(string host, IPAddress address, int port, Stopwatch clock,
             TimeSpan timeout, CancellationToken deadline, CancellationToken cancellationToken)
         {
             try
             {
-                using (await TcpConnection.ConnectSocketAsync(new IPEndPoint(address, port), deadline).ConfigureAwait(false))
-                {
-                    return new TcpEndpointStatus(host, address, port, EndpointStatus.Open, clock.Elapsed, null);
-                }
+                var socket = await TcpConnection.ConnectSocketAsync(new IPEndPoint(address, port), deadline).ConfigureAwait(false);
+                return (new TcpEndpointStatus(host, address, port, EndpointStatus.Open, clock.Elapsed, null), socket);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                return new TcpEndpointStatus(host, address, port, EndpointStatus.TimedOut, clock.Elapsed,
-                    $"No answer within {timeout.TotalSeconds:0.###} s.");
+                return (new TcpEndpointStatus(host, address, port, EndpointStatus.TimedOut, clock.Elapsed,
+                    $"No answer within {timeout.TotalSeconds:0.###} s."), null);
             }
             catch (SocketException e)
             {
                 var status = StatusOf(e.SocketErrorCode);
                 // Linux's EINVAL for a blackhole route says nothing about routes by itself.
                 var message = e.SocketErrorCode == SocketError.InvalidArgument ? $"No usable route ({e.Message}: a blackhole route?)" : e.Message;
-                return new TcpEndpointStatus(host, address, port, status, clock.Elapsed, message);
+                return (new TcpEndpointStatus(host, address, port, status, clock.Elapsed, message), null);
             }
         }
 

@@ -27,8 +27,13 @@ namespace PSTcp
         /// <param name="queueMessages">Whether TargetToClient messages go into the relay server's queue.</param>
         public RelayHandler(string targetHost, int targetPort, ConnectionOptions targetOptions, TimeSpan connectTimeout, bool queueMessages)
         {
-            if (string.IsNullOrEmpty(targetHost)) throw new ArgumentException("A relay needs a target host.", nameof(targetHost));
-            if (targetPort < 1 || targetPort > 65535) throw new ArgumentOutOfRangeException(nameof(targetPort), "TargetPort must be 1..65535.");
+            if (targetOptions?.UnixSocketPath == null)
+            {
+                // A Unix-socket target (targetOptions.UnixSocketPath) needs no host or port.
+                if (string.IsNullOrEmpty(targetHost)) throw new ArgumentException("A relay needs a target host.", nameof(targetHost));
+                if (targetPort < 1 || targetPort > 65535) throw new ArgumentOutOfRangeException(nameof(targetPort), "TargetPort must be 1..65535.");
+            }
+
             if (connectTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(connectTimeout), "The connect timeout must be positive.");
             TargetHost = targetHost;
             TargetPort = targetPort;
@@ -47,8 +52,8 @@ namespace PSTcp
 
         public bool QueueMessages { get; }
 
-        /// <summary>Where clients are forwarded, as host:port ([v6]:port).</summary>
-        public string Target => (TargetHost.IndexOf(':') >= 0 && !TargetHost.StartsWith("[", StringComparison.Ordinal) ? "[" + TargetHost + "]" : TargetHost) + ":" + TargetPort;
+        /// <summary>Where clients are forwarded, as host:port ([v6]:port), or unix:path.</summary>
+        public string Target => TargetOptions.UnixSocketPath != null ? "unix:" + TargetOptions.UnixSocketPath : (TargetHost.IndexOf(':') >= 0 && !TargetHost.StartsWith("[", StringComparison.Ordinal) ? "[" + TargetHost + "]" : TargetHost) + ":" + TargetPort;
 
         /// <summary>The faults on this relay (Add-TcpFault; RelayFaults.cs).</summary>
         public RelayFaults Faults { get; } = new RelayFaults();
@@ -184,7 +189,7 @@ namespace PSTcp
                     _relay.Recorder?.OnTargetFailed(Client); // recording hook: nothing to record
                     var error = e as TcpException ?? new TcpException(TcpErrorKind.ConnectionRefused, e.Message, e);
                     server?.RecordError(new TcpException(error.Kind,
-                        $"The relay's target {_relay.TargetHost}:{_relay.TargetPort} failed for client {Client.RemoteEndPoint}: {error.Message}", error), Client);
+                        $"The relay's target {_relay.Target} failed for client {Client.RemoteEndPoint}: {error.Message}", error), Client);
                     Client.Abort();
                 }
 

@@ -16,6 +16,27 @@ namespace PSTcp
     {
         public static bool IsSupported(Uri proxy) => SchemeOf(proxy) != null;
 
+        private const string TargetStatusKey = "PSTcp.ProxyTargetStatus";
+
+        /// <summary>
+        /// A ProxyFailed error for the proxy's answer that it could not reach the target, noting what
+        /// that answer says about the target (for Test-TcpEndpoint -Proxy).
+        /// </summary>
+        private static TcpException TargetFailed(string message, EndpointStatus status)
+        {
+            var e = new TcpException(TcpErrorKind.ProxyFailed, message);
+            e.Data[TargetStatusKey] = status;
+            return e;
+        }
+
+        /// <summary>What the proxy said about the target, when the failure is its answer about the target; null when the proxy itself failed.</summary>
+        public static EndpointStatus? TargetStatusOf(Exception e) => e.Data[TargetStatusKey] as EndpointStatus?;
+
+        /// <summary>The proxy's host (an IPv6 address without brackets) and port (its scheme's default when none).</summary>
+        public static string HostOf(Uri proxy) => proxy.HostNameType == UriHostNameType.IPv6 ? proxy.DnsSafeHost.Trim('[', ']') : proxy.Host;
+
+        public static int PortNumberOf(Uri proxy) => PortOf(proxy);
+
         private static string SchemeOf(Uri proxy)
         {
             switch (proxy.Scheme.ToLowerInvariant())
@@ -162,13 +183,26 @@ namespace PSTcp
             var reply = await ReceiveExactAsync(socket, 4, where).ConfigureAwait(false);
             if (reply[1] != 0)
             {
-                throw new TcpException(TcpErrorKind.ProxyFailed, $"The proxy {where} could not connect to {host}:{port}: {Socks5Reply(reply[1])}.");
+                throw TargetFailed($"The proxy {where} could not connect to {host}:{port}: {Socks5Reply(reply[1])}.", Socks5Status(reply[1]));
             }
 
             // The bound address, which we don't need, then the port.
             int rest = reply[3] == 1 ? 4 : reply[3] == 4 ? 16 : reply[3] == 3 ? (await ReceiveExactAsync(socket, 1, where).ConfigureAwait(false))[0] : -1;
             if (rest < 0) throw new TcpException(TcpErrorKind.ProxyFailed, $"The proxy {where} sent an unknown address type ({reply[3]}).");
             await ReceiveExactAsync(socket, rest + 2, where).ConfigureAwait(false);
+        }
+
+        /// <summary>What a SOCKS5 reply says about the target: 2 not allowed, 3/4 unreachable, 5 refused, 6 timed out; others Refused.</summary>
+        private static EndpointStatus Socks5Status(byte code)
+        {
+            switch (code)
+            {
+                case 2: return EndpointStatus.Filtered;
+                case 3:
+                case 4: return EndpointStatus.Unreachable;
+                case 6: return EndpointStatus.TimedOut;
+                default: return EndpointStatus.Refused;
+            }
         }
 
         private static string Socks5Reply(byte code)
@@ -229,7 +263,7 @@ namespace PSTcp
                 case 0x5D:
                     throw new TcpException(TcpErrorKind.ProxyAuthenticationFailed, $"The proxy {where} refused the user id '{login?.UserName}' (identd check, code {reply[1]:X2}).");
                 default:
-                    throw new TcpException(TcpErrorKind.ProxyFailed, $"The proxy {where} refused or failed the connection to {host}:{port} (code {reply[1]:X2}).");
+                    throw TargetFailed($"The proxy {where} refused or failed the connection to {host}:{port} (code {reply[1]:X2}).", EndpointStatus.Refused);
             }
         }
 
@@ -272,7 +306,9 @@ namespace PSTcp
                 throw new TcpException(TcpErrorKind.ProxyFailed, $"The proxy {where} did not answer in HTTP: '{status}'.");
             }
 
-            if (code == 407)
+            // 407 is the standard answer; tinyproxy (1.11) answers a wrong login with 401. Before the
+            // tunnel exists, any 401 is the proxy's own.
+            if (code == 407 || code == 401)
             {
                 throw new TcpException(TcpErrorKind.ProxyAuthenticationFailed, login == null
                     ? $"The proxy {where} requires a user name and password ({status}); give them in the URI or with -ProxyCredential."
@@ -281,7 +317,21 @@ namespace PSTcp
 
             if (code < 200 || code > 299)
             {
-                throw new TcpException(TcpErrorKind.ProxyFailed, $"The proxy {where} refused CONNECT {authority}: {status}.");
+                throw TargetFailed($"The proxy {where} refused CONNECT {authority}: {status}.", HttpStatus(code));
+            }
+        }
+
+        /// <summary>
+        /// What a CONNECT's failure status says about the target: 403 the proxy's rules (Filtered),
+        /// 504 a gateway timeout (TimedOut), 502/503 and the rest refused or failed (Refused).
+        /// </summary>
+        private static EndpointStatus HttpStatus(int code)
+        {
+            switch (code)
+            {
+                case 403: return EndpointStatus.Filtered;
+                case 504: return EndpointStatus.TimedOut;
+                default: return EndpointStatus.Refused;
             }
         }
 

@@ -34,7 +34,7 @@ namespace PSTcp.Commands
             var path = StartTcpServerCommand.ResolveRecordingPath(this, RecordPath);
             try
             {
-                var recorder = new RelayRecorder(path, RecordMode, $"{TargetHost}:{TargetPort}") { ReportMiss = HandlerFailures.Record };
+                var recorder = new RelayRecorder(path, RecordMode, TargetText) { ReportMiss = HandlerFailures.Record };
                 WriteVerbose(recorder.Replays
                     ? $"Replaying {path}" + (recorder.Records ? "; connections it does not have go to the target and are appended." : " without contacting the target.")
                     : $"Recording every connection to {path}.");

@@ -7,21 +7,32 @@ namespace PSTcp.Commands
     /// Start-TcpRelay: a server that forwards every accepted connection to -TargetHost:-TargetPort,
     /// byte for byte both ways, and (unless -NoQueue) frames both directions into its queue.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Start, "TcpRelay", SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Start-TcpRelay.md")]
+    [Cmdlet(VerbsLifecycle.Start, "TcpRelay", DefaultParameterSetName = ToHost, SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Start-TcpRelay.md")]
     [OutputType(typeof(TcpServer))]
     public sealed partial class StartTcpRelayCommand : ServerCommandBase
     {
         internal static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(10);
 
+        private const string ToHost = "TargetHost";
+        private const string ToUnixSocket = "TargetUnixSocket";
+
         private ConnectionOptions _targetOptions;
 
-        [Parameter(Mandatory = true)]
+        [Parameter(Mandatory = true, ParameterSetName = ToHost)]
         [ValidateNotNullOrEmpty]
         public string TargetHost { get; set; }
 
-        [Parameter(Mandatory = true)]
+        [Parameter(Mandatory = true, ParameterSetName = ToHost)]
         [ValidateRange(1, 65535)]
         public int TargetPort { get; set; }
+
+        /// <summary>Forward to the Unix domain socket at this path instead of -TargetHost:-TargetPort.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = ToUnixSocket)]
+        [ValidateNotNullOrEmpty]
+        public string TargetUnixSocket { get; set; }
+
+        /// <summary>Where clients go, for messages: host:port or unix:path.</summary>
+        private string TargetText => TargetUnixSocket != null ? "unix:" + ClientConnectionParameters.UnixPath(this, TargetUnixSocket) : $"{TargetHost}:{TargetPort}";
 
         /// <summary>How long connecting to the target may take before that client is closed.</summary>
         [Parameter]
@@ -40,12 +51,12 @@ namespace PSTcp.Commands
         public SwitchParameter SkipCertificateCheck { get; set; }
 
         /// <summary>Reach the target through this proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT).</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = ToHost)]
         [ValidateNotNull]
         public Uri Proxy { get; set; }
 
         /// <summary>The proxy's user name and password.</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = ToHost)]
         [Credential]
         public System.Management.Automation.PSCredential ProxyCredential { get; set; }
 
@@ -75,7 +86,7 @@ namespace PSTcp.Commands
                 ThrowTcpError(new ArgumentException("ConnectTimeout must be positive.", nameof(ConnectTimeout)), ConnectTimeout);
             }
 
-            if (!ShouldStart($"relaying to {TargetHost}:{TargetPort}")) return;
+            if (!ShouldStart($"relaying to {TargetText}")) return;
 
             _targetOptions = new ConnectionOptions
             {
@@ -83,6 +94,7 @@ namespace PSTcp.Commands
                 TlsServerName = TargetServerName,
                 SkipCertificateCheck = SkipCertificateCheck,
                 SendProxyProtocol = SendProxyProtocol,
+                UnixSocketPath = TargetUnixSocket != null ? ClientConnectionParameters.UnixPath(this, TargetUnixSocket) : null,
             };
             // The target side's client settings: the same code as every connecting cmdlet's.
             new ClientConnectionParameters
@@ -98,7 +110,7 @@ namespace PSTcp.Commands
             // Target connections' messages carry the relay's name as their Source; a generated
             // name is known only now (a client in the first microseconds keeps a null one).
             _targetOptions.Name = server.Name;
-            WriteVerbose($"{server.Name} relays {server.LocalEndPoint} to {TargetHost}:{TargetPort}" +
+            WriteVerbose($"{server.Name} relays {server.LocalEndPoint} to {handler.Target}" +
                 (_targetOptions.UseTls ? " with TLS" : string.Empty) +
                 (SendProxyProtocol != ProxyProtocolVersion.None ? $", sending PROXY {SendProxyProtocol} headers." : "."));
             WriteObject(server);

@@ -12,25 +12,44 @@ namespace PSTcp.Commands
     /// -Quiet's bools line up with the input. Attempts run ahead of the output; only the pipeline
     /// thread writes.
     /// </summary>
-    [Cmdlet(VerbsDiagnostic.Test, "TcpEndpoint", HelpUri = HelpLinks.Base + "Test-TcpEndpoint.md")]
+    [Cmdlet(VerbsDiagnostic.Test, "TcpEndpoint", DefaultParameterSetName = ToHost, HelpUri = HelpLinks.Base + "Test-TcpEndpoint.md")]
     [OutputType(typeof(TcpEndpointStatus), typeof(bool))]
     public sealed class TestTcpEndpointCommand : TcpCmdlet
     {
         public const int DefaultThrottleLimit = 64;
 
+        private const string ToHost = "HostName";
+        private const string ToUnixSocket = "UnixSocket";
+
+        private System.Net.NetworkCredential _proxyLogin;
         private readonly Queue<Task<TcpEndpointStatus>> _pending = new Queue<Task<TcpEndpointStatus>>();
         private SemaphoreSlim _throttle;
 
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ToHost)]
         [Alias("ComputerName", "Host")]
         [ValidateNotNullOrEmpty]
         public string[] HostName { get; set; }
 
         /// <summary>The ports to try on each host that names none of its own (host:port, [v6]:port, tcp://host:port).</summary>
-        [Parameter(Position = 1)]
+        [Parameter(Position = 1, ParameterSetName = ToHost)]
         [ValidateNotNullOrEmpty]
         [ValidateRange(1, 65535)]
         public int[] Port { get; set; }
+
+        /// <summary>Try the Unix domain sockets at these paths instead of hosts and ports.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = ToUnixSocket)]
+        [ValidateNotNullOrEmpty]
+        public string[] UnixSocket { get; set; }
+
+        /// <summary>Try through this proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT); it resolves the names.</summary>
+        [Parameter(ParameterSetName = ToHost)]
+        [ValidateNotNull]
+        public Uri Proxy { get; set; }
+
+        /// <summary>The proxy's user name and password (else those in -Proxy's URI).</summary>
+        [Parameter(ParameterSetName = ToHost)]
+        [Credential]
+        public PSCredential ProxyCredential { get; set; }
 
         [Parameter]
         [TimeSpanTransformation]
@@ -46,12 +65,38 @@ namespace PSTcp.Commands
         protected override void BeginProcessing()
         {
             base.BeginProcessing();
+            if (Proxy != null)
+            {
+                try
+                {
+                    EndpointProbe.ValidateProxy(Proxy);
+                }
+                catch (ArgumentException e)
+                {
+                    ThrowTerminatingError(TcpErrors.From(e, Proxy));
+                }
+
+                _proxyLogin = ProxyCredential?.GetNetworkCredential();
+            }
+            else if (ProxyCredential != null)
+            {
+                ThrowTerminatingError(TcpErrors.InvalidArgument("-ProxyCredential goes with -Proxy.", ProxyCredential));
+            }
+
             _throttle = new SemaphoreSlim(ThrottleLimit);
         }
 
         protected override void ProcessRecord()
         {
-            foreach (var text in HostName)
+            if (UnixSocket != null)
+            {
+                foreach (var path in UnixSocket)
+                {
+                    _pending.Enqueue(ProbeUnixAsync(ClientConnectionParameters.UnixPath(this, path)));
+                }
+            }
+
+            foreach (var text in HostName ?? Array.Empty<string>())
             {
                 if (!EndpointProbe.TryParseTarget(text, out var host, out var ownPort, out var error))
                 {
@@ -98,7 +143,22 @@ namespace PSTcp.Commands
             await _throttle.WaitAsync(Cancellation).ConfigureAwait(false);
             try
             {
-                return await EndpointProbe.ProbeAsync(host, port, Timeout, Cancellation).ConfigureAwait(false);
+                return Proxy != null
+                    ? await EndpointProbe.ProbeThroughProxyAsync(host, port, Proxy, _proxyLogin, Timeout, Cancellation).ConfigureAwait(false)
+                    : await EndpointProbe.ProbeAsync(host, port, Timeout, Cancellation).ConfigureAwait(false);
+            }
+            finally
+            {
+                _throttle.Release();
+            }
+        }
+
+        private async Task<TcpEndpointStatus> ProbeUnixAsync(string path)
+        {
+            await _throttle.WaitAsync(Cancellation).ConfigureAwait(false);
+            try
+            {
+                return await EndpointProbe.ProbeUnixSocketAsync(path, Timeout, Cancellation).ConfigureAwait(false);
             }
             finally
             {
@@ -109,7 +169,9 @@ namespace PSTcp.Commands
         private void Emit(Task<TcpEndpointStatus> attempt)
         {
             var result = Wait(attempt);
-            WriteVerbose($"{result.HostName}:{result.Port} ({result.Address}) {result.Status} after {result.Latency.TotalMilliseconds:0.#} ms" +
+            var target = result.Port == 0 ? "unix:" + result.HostName
+                : $"{result.HostName}:{result.Port} ({(result.Proxy != null ? "through " + result.Proxy : result.Address?.ToString())})";
+            WriteVerbose($"{target} {result.Status} after {result.Latency.TotalMilliseconds:0.#} ms" +
                 (result.Error == null ? "." : $": {result.Error}"));
             if (Quiet)
             {
