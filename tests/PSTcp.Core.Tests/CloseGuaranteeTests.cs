@@ -237,6 +237,7 @@ namespace PSTcp.Tests
             Assert.True(connection.WasReset);
             Assert.True(took >= TimeSpan.FromMilliseconds(900), $"the close reset early, after {took.TotalMilliseconds:0} ms");
             Assert.True(took < TimeSpan.FromSeconds(1) + Slack, $"the close took {took.TotalMilliseconds:0} ms");
+            await Poll.WithTimeout(connection.Completion, "the reset connection's end");
             Assert.Equal(ConnectionState.Closed, connection.State);
         }
 
@@ -285,6 +286,10 @@ namespace PSTcp.Tests
             Assert.True(took >= TimeSpan.FromMilliseconds(650), $"reset early, after {took.TotalMilliseconds:0} ms");
             Assert.True(took < TimeSpan.FromMilliseconds(700) + Slack, $"the close took {took.TotalMilliseconds:0} ms");
             Assert.True(silentSide.WasReset);
+
+            // The reset ends the connection; CloseAsync waits at most 200 ms for its loop to
+            // finish (a busy two-core runner can take longer), so wait for the end itself.
+            await Poll.WithTimeout(silentSide.Completion, "the reset connection's end");
             Assert.Equal(ConnectionState.Closed, silentSide.State);
         }
     }
