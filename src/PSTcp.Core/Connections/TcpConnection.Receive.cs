@@ -56,7 +56,7 @@ namespace PSTcp
         private bool _closeRequested;
         private bool _resetRequested;
         private bool _skipHandler;
-        private bool _closeStarted;
+        private int _closeStarted;
 
         /// <summary>Bytes of receive buffer this connection holds now (0 while idle).</summary>
         internal int ReceiveBufferSize => _buffer.Capacity;
@@ -190,12 +190,11 @@ namespace PSTcp
                             if (handle) LeaveBatch();
                         }
 
-                        if (CloseRequested && !_closeStarted)
+                        if (CloseRequested)
                         {
                             // The handler closed its own connection: the same graceful close,
                             // now that its batch (and what it sent) is done; reading goes on.
-                            _closeStarted = true;
-                            _ = GracefulCloseAsync(_requestedCloseTimeout);
+                            StartRequestedClose();
                         }
                     }
 
@@ -546,6 +545,9 @@ namespace PSTcp
                     {
                         if (mark) s_handling.Value = null;
                         Volatile.Write(ref _inHandler, false);
+                        // Pairs with RequestClose: either it sees the handler gone, or the loop
+                        // sees the request (a Stop-TcpServer's close can land as the handler ends).
+                        Interlocked.MemoryBarrier();
                         _handlerMessages?.Clear();
                     }
                 }

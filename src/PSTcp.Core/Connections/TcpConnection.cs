@@ -329,6 +329,10 @@ namespace PSTcp
             if (Volatile.Read(ref _inHandler) && ReferenceEquals(s_handling.Value, this))
             {
                 RequestReset();
+                // The handler may have returned since the check (this call continuing on
+                // another thread): the loop has looked already, so nobody else would act.
+                Interlocked.MemoryBarrier();
+                if (!Volatile.Read(ref _inHandler)) Abort(reset: true);
                 return;
             }
 
@@ -357,6 +361,11 @@ namespace PSTcp
             if (Volatile.Read(ref _inHandler) && ReferenceEquals(s_handling.Value, this))
             {
                 RequestClose(timeout);
+                // The handler may have returned since the check (a Stop-TcpServer from the
+                // handler continues on another thread): the loop has looked already, so start
+                // the close here; whoever gets there first starts it.
+                Interlocked.MemoryBarrier();
+                if (!Volatile.Read(ref _inHandler)) StartRequestedClose();
                 return Task.FromResult(true);
             }
 
@@ -371,6 +380,13 @@ namespace PSTcp
         {
             _requestedCloseTimeout = timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout;
             Volatile.Write(ref _closeRequested, true);
+        }
+
+        /// <summary>Starts the close a handler asked for, once, whoever gets there first.</summary>
+        private void StartRequestedClose()
+        {
+            if (Interlocked.Exchange(ref _closeStarted, 1) != 0) return;
+            _ = GracefulCloseAsync(_requestedCloseTimeout);
         }
 
         /// <summary>Whether <paramref name="connection"/>'s handler is what runs in this flow.</summary>

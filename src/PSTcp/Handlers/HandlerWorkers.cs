@@ -173,7 +173,16 @@ namespace PSTcp.Commands
                 _thread = new Thread(Run, WorkerStackSize) { IsBackground = true, Name = "PSTcp handler " + number };
             }
 
-            public void Start() => _thread.Start();
+            public void Start()
+            {
+                // A worker serves every connection: it must not keep the async context of the
+                // batch that happened to start it (which connection's handler is running, among
+                // others), or that one connection would look like "its own" forever.
+                using (ExecutionContext.SuppressFlow())
+                {
+                    _thread.Start();
+                }
+            }
 
             public void Stop()
             {
