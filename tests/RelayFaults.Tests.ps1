@@ -328,6 +328,14 @@ s.close()
         $echo = Start-TcpEchoServer -Port 0
         { Add-TcpFault $echo -Type Reset -ErrorAction Stop } | Should -Throw '*not a relay*'
     }
+
+    It '-Direction takes Toxiproxy''s Upstream and Downstream, and still refuses other words' {
+        $relay = New-Relay
+        (Add-TcpFault $relay -Type Latency -Latency 1ms -Direction Upstream -Name Up).Direction | Should -Be 'ClientToTarget'
+        (Add-TcpFault $relay -Type Latency -Latency 1ms -Direction downstream -Name Down).Direction | Should -Be 'TargetToClient'
+        (Add-TcpFault $relay -Type Latency -Latency 1ms -Direction TargetToClient -Name Plain).Direction | Should -Be 'TargetToClient'
+        { Add-TcpFault $relay -Type Latency -Latency 1ms -Direction Sideways -ErrorAction Stop } | Should -Throw '*ClientToTarget*'
+    }
 }
 
 Describe 'SlowClose when a side goes away abruptly' {

@@ -24,6 +24,7 @@ namespace PSTcp.Commands
         public TcpFaultType Type { get; set; }
 
         [Parameter]
+        [FaultDirectionTransformation]
         public TcpFaultDirection Direction { get; set; } = TcpFaultDirection.Both;
 
         [Parameter]

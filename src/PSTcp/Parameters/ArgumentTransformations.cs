@@ -163,6 +163,26 @@ namespace PSTcp.Commands
         }
     }
 
+    /// <summary>
+    /// Lets -Direction take Toxiproxy's words too: Upstream (what clients send, toward the
+    /// target) is ClientToTarget, Downstream (what the target answers) is TargetToClient.
+    /// </summary>
+    [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+    public sealed class FaultDirectionTransformationAttribute : ArgumentTransformationAttribute
+    {
+        public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+        {
+            var value = inputData is PSObject ps ? ps.BaseObject : inputData;
+            if (value is string text)
+            {
+                if (string.Equals(text.Trim(), "Upstream", StringComparison.OrdinalIgnoreCase)) return TcpFaultDirection.ClientToTarget;
+                if (string.Equals(text.Trim(), "Downstream", StringComparison.OrdinalIgnoreCase)) return TcpFaultDirection.TargetToClient;
+            }
+
+            return inputData;
+        }
+    }
+
     /// <summary>Lets -Server take a TcpServer, its Id or its Name.</summary>
     [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
     public sealed class ServerTransformationAttribute : ArgumentTransformationAttribute
