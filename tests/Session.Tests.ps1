@@ -219,6 +219,47 @@ Describe 'Enter-TcpSession' {
             Get-TcpConnection | Should -BeNullOrEmpty
         }
 
+        It '-Hex prints a binary answer as hexdump -C does, and makes the session Raw' {
+            $server = Start-TcpServer -Port 0 -Framing Raw -ScriptBlock { ,[byte[]](0..20) }
+            $child = Start-SessionChild "'hello' | Enter-TcpSession 127.0.0.1 $($server.Port) -Hex; 'done'"
+            $result = Wait-ChildExit $child
+            $result.ExitCode | Should -Be 0 -Because $result.Errors
+            $result.Lines | Should -Be '00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  |................|',
+                ('00000010  10 11 12 13 14' + (' ' * 36) + '|.....|'), 'done'
+            # Raw: the session sent 'hello' and its LF as one read, which the handler answered once.
+            $server.MessagesReceived | Should -Be 1
+        }
+
+        It 'frames typed lines with -Framing LengthPrefix and dumps each echoed message whole with -Hex' {
+            $listener = New-RawListener
+            try {
+                $handle = Start-BackgroundScript -ArgumentList $ModulePath, $listener.LocalEndpoint.Port {
+                    param($m, $p) Import-Module $m
+                    'hi', ('x' * 20) | Enter-TcpSession 127.0.0.1 $p -Framing LengthPrefix -PrefixSize 2 -PassThru -Linger 10 |
+                        ForEach-Object { "$($_.Length) $($_.Text)" }
+                }
+                $peer = Receive-RawConnection $listener
+                # What the session sent: each line behind its 2-byte length, no newline.
+                ConvertTo-Hex (Read-RawBytes $peer 26 -Timeout 10) | Should -Be ('00-02-68-69-00-14-' + ((@('78') * 20) -join '-'))
+                Send-RawBytes $peer ([byte[]](0, 3) + [Text.Encoding]::ASCII.GetBytes('abc'))
+                $peer.Close()
+                Wait-BackgroundScript $handle -Timeout 15 | Should -Be '3 abc'
+            } finally {
+                $listener.Stop()
+            }
+        }
+
+        It 'refuses framing parameters with a -Connection, and refuses a line the framing can''t send' {
+            $server = Start-TcpEchoServer -Port 0
+            $client = Connect-TcpEndpoint 127.0.0.1 $server.Port
+            (Get-Refusal { 'x' | Enter-TcpSession -Connection $client -Framing Raw }).FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+            $fixed = Start-TcpEchoServer -Port 0 -Framing FixedLength -MessageLength 4
+            $out = 'abcd', 'toolong', 'efgh' | Enter-TcpSession 127.0.0.1 $fixed.Port -Framing FixedLength -MessageLength 4 -PassThru -ErrorVariable failures -ErrorAction SilentlyContinue
+            $out.Text | Should -Be 'abcd', 'efgh'
+            $failures.Count | Should -Be 1
+            "$failures" | Should -BeLike '*7 bytes*FixedLength*4 bytes*'
+        }
+
         It 'uses -NewLine and -Encoding for what it sends' {
             $listener = New-RawListener
             try {

@@ -5,6 +5,7 @@ using System.Management.Automation;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
+using PSTcp.Framing;
 
 namespace PSTcp.Commands
 {
@@ -17,7 +18,7 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsCommon.Enter, "TcpSession", DefaultParameterSetName = ToHost, SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Enter-TcpSession.md")]
     [OutputType(typeof(TcpMessage))]
-    public sealed class EnterTcpSessionCommand : TcpCmdlet, IDisposable
+    public sealed class EnterTcpSessionCommand : FramingCmdlet, IDisposable
     {
         private const string ToHost = "HostName";
         private const string OnConnection = "Connection";
@@ -102,11 +103,6 @@ namespace PSTcp.Commands
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
 
         [Parameter(ParameterSetName = ToHost)]
-        [Parameter(ParameterSetName = Listening)]
-        [ValidateRange(1, 1024 * 1024 * 1024)]
-        public int MaxLineLength { get; set; } = ConnectionOptions.DefaultMaxLineLength;
-
-        [Parameter(ParameterSetName = ToHost)]
         public SwitchParameter UseTls { get; set; }
 
         [Parameter(ParameterSetName = ToHost)]
@@ -124,6 +120,12 @@ namespace PSTcp.Commands
         [Parameter]
         public SwitchParameter RawOutput { get; set; }
 
+        /// <summary>Received messages shown as hex dumps (offset, bytes, ASCII); without framing parameters the session is Raw.</summary>
+        [Parameter]
+        public SwitchParameter Hex { get; set; }
+
+        protected override FramingKind DefaultFraming => Hex ? FramingKind.Raw : FramingKind.Line;
+
         private bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
 
         protected override void BeginProcessing()
@@ -137,6 +139,12 @@ namespace PSTcp.Commands
             {
                 _finished = true;
                 return;
+            }
+
+            if (Connection != null && HasFramingParameters)
+            {
+                ThrowTcpError(new ArgumentException(
+                    "The framing parameters apply when the session opens its connection; a -Connection keeps the framing it was opened with.", nameof(Framing)), Connection);
             }
 
             if (Listen) AcceptOne();
@@ -177,13 +185,13 @@ namespace PSTcp.Commands
             {
                 Name = "Session",
                 Encoding = Encoding,
-                MaxLineLength = MaxLineLength,
                 // Lossless: a session that prints slowly makes the peer wait instead of losing lines.
                 QueueFullMode = QueueFullMode.Wait,
                 UseTls = UseTls || SkipCertificateCheck || ServerName != null,
                 TlsServerName = ServerName,
                 SkipCertificateCheck = SkipCertificateCheck,
             };
+            ApplyFraming(options);
             var timeout = Bound(nameof(Timeout)) ? Timeout : ConnectTcpEndpointCommand.DefaultTimeout;
             var connection = ConnectTcpEndpointCommand.Connect(this, HostName, Port, timeout, options, 0, TimeSpan.Zero);
             _ownsConnection = true;
@@ -200,9 +208,9 @@ namespace PSTcp.Commands
                 Port = Port,
                 MaxConnections = 1,
                 Encoding = Encoding,
-                MaxLineLength = MaxLineLength,
                 QueueFullMode = QueueFullMode.Wait,
             };
+            ApplyFraming(options);
             try
             {
                 _server = TcpServer.Start(options, handler);
@@ -321,6 +329,10 @@ namespace PSTcp.Commands
                 _received++;
                 if (!began) { _input.BeginOutput(); began = true; }
                 if (PassThru) WriteObject(message);
+                else if (Hex)
+                {
+                    foreach (var line in HexDump.Lines(message.Data)) Host.UI.WriteLine(line);
+                }
                 else Host.UI.WriteLine(RawOutput ? message.Text : ControlCharacters.Escape(message.Text));
             }
 
@@ -330,15 +342,47 @@ namespace PSTcp.Commands
         private void StartSend(List<string> lines)
         {
             var encoding = _connection.Encoding;
-            var text = new StringBuilder();
-            foreach (var line in lines)
+            ReadOnlyMemory<byte> data;
+            var framing = _connection.Framing;
+            if (framing.Kind == FramingKind.Line || framing.Kind == FramingKind.Raw)
             {
-                text.Append(line ?? string.Empty).Append(NewLine);
+                // Lines as typed, each ended by -NewLine (Raw too: what is typed is what is sent).
+                var text = new StringBuilder();
+                foreach (var line in lines)
+                {
+                    text.Append(line ?? string.Empty).Append(NewLine);
+                }
+
+                data = encoding.GetBytes(text.ToString());
+            }
+            else
+            {
+                // Each typed line is one message, framed as the session receives them (a length
+                // prefix, a delimiter, ...), as Send-TcpMessage frames what it sends.
+                var frames = new FrameWriter();
+                int framed = 0;
+                foreach (var line in lines)
+                {
+                    try
+                    {
+                        framing.WriteFrame(encoding.GetBytes(line ?? string.Empty), frames);
+                        framed++;
+                    }
+                    catch (ArgumentException e)
+                    {
+                        // A line the framing refuses (a wrong fixed length, say) is not sent; the others are.
+                        WriteTcpError(e, line);
+                    }
+                }
+
+                data = frames.Written;
+                _sending = framed;
+                _send = _connection.SendAsync(data, Cancellation).AsTask();
+                return;
             }
 
-            var data = encoding.GetBytes(text.ToString());
             _sending = lines.Count;
-            _send = _connection.SendAsync(new ReadOnlyMemory<byte>(data), Cancellation).AsTask();
+            _send = _connection.SendAsync(data, Cancellation).AsTask();
         }
 
         private void CompleteSend()

@@ -68,6 +68,9 @@ namespace PSTcp.Commands
         [ValidateRange(1, 1024 * 1024 * 1024)]
         public int MaxLineLength { get; set; } = ConnectionOptions.DefaultMaxLineLength;
 
+        /// <summary>The framing when neither -Framing nor -Delimiter is given (Line; Enter-TcpSession -Hex: Raw).</summary>
+        protected virtual FramingKind DefaultFraming => FramingKind.Line;
+
         /// <summary>Whether any framing parameter was given (a cmdlet working on an existing connection refuses them).</summary>
         internal bool HasFramingParameters
         {
@@ -89,7 +92,7 @@ namespace PSTcp.Commands
         {
             var bound = MyInvocation.BoundParameters;
             // -Delimiter alone implies Delimiter framing.
-            var framing = bound.ContainsKey(nameof(Framing)) ? Framing : Delimiter != null ? FramingKind.Delimiter : FramingKind.Line;
+            var framing = bound.ContainsKey(nameof(Framing)) ? Framing : Delimiter != null ? FramingKind.Delimiter : DefaultFraming;
             RequireFraming(framing, nameof(Delimiter), Delimiter != null, FramingKind.Delimiter);
             RequireFraming(framing, nameof(PrefixSize), bound.ContainsKey(nameof(PrefixSize)), FramingKind.LengthPrefix);
             RequireFraming(framing, nameof(ByteOrder), bound.ContainsKey(nameof(ByteOrder)), FramingKind.LengthPrefix);
