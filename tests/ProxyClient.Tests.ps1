@@ -41,6 +41,15 @@ Describe 'SOCKS5 through microsocks' -Skip:$NoMicrosocks {
         (Invoke-TcpRequest localhost $redisPort 'PING' -Proxy "socks5://127.0.0.1:$openPort" -Timeout $seconds10).Text | Should -BeExactly '+PONG'
     }
 
+    It 'Enter-TcpSession goes through the proxy: without the login it needs, ProxyAuthenticationFailed' {
+        # (A whole conversation isn't asserted: the session half-closes at the end of its input,
+        # and microsocks then closes both ways, racing the answers.)
+        $failure = $null
+        try { 'PING' | Enter-TcpSession localhost $redisPort -Proxy "socks5://127.0.0.1:$lockedPort" -ErrorAction Stop } catch { $failure = $_ }
+        $failure.FullyQualifiedErrorId | Should -BeLike 'ProxyAuthenticationFailed,*'
+        Get-TcpConnection | Should -BeNullOrEmpty
+    }
+
     It 'logs in with credentials in the URI' {
         (Invoke-TcpRequest localhost $redisPort 'PING' -Proxy "socks5://user:pass@127.0.0.1:$lockedPort" -Timeout $seconds10).Text | Should -BeExactly '+PONG'
     }

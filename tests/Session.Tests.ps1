@@ -249,6 +249,14 @@ Describe 'Enter-TcpSession' {
             }
         }
 
+        It 'refuses the client connection parameters with -Listen and -Connection' {
+            $server = Start-TcpEchoServer -Port 0
+            $client = Connect-TcpEndpoint 127.0.0.1 $server.Port
+            (Get-Refusal { 'x' | Enter-TcpSession -Connection $client -UseTls }).FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+            (Get-Refusal { Enter-TcpSession -Listen -Port (Get-FreeTcpPort) -LocalPort 1234 -Line 'x' }).FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+            $client.State | Should -Be 'Open'
+        }
+
         It 'refuses framing parameters with a -Connection, and refuses a line the framing can''t send' {
             $server = Start-TcpEchoServer -Port 0
             $client = Connect-TcpEndpoint 127.0.0.1 $server.Port

@@ -18,7 +18,7 @@ namespace PSTcp.Commands
     /// </summary>
     [Cmdlet(VerbsCommon.Enter, "TcpSession", DefaultParameterSetName = ToHost, SupportsShouldProcess = true, HelpUri = HelpLinks.Base + "Enter-TcpSession.md")]
     [OutputType(typeof(TcpMessage))]
-    public sealed class EnterTcpSessionCommand : FramingCmdlet, IDisposable
+    public sealed class EnterTcpSessionCommand : ClientFramingCmdlet, IDisposable
     {
         private const string ToHost = "HostName";
         private const string OnConnection = "Connection";
@@ -102,15 +102,15 @@ namespace PSTcp.Commands
         [ArgumentCompleter(typeof(EncodingCompleter))]
         public Encoding Encoding { get; set; } = ConnectionOptions.DefaultEncoding;
 
+        /// <summary>Connect through this proxy: socks5://, socks4a://, socks4:// or http:// (CONNECT).</summary>
         [Parameter(ParameterSetName = ToHost)]
-        public SwitchParameter UseTls { get; set; }
+        [ValidateNotNull]
+        public Uri Proxy { get; set; }
 
+        /// <summary>The proxy's user name and password.</summary>
         [Parameter(ParameterSetName = ToHost)]
-        [ValidateNotNullOrEmpty]
-        public string ServerName { get; set; }
-
-        [Parameter(ParameterSetName = ToHost)]
-        public SwitchParameter SkipCertificateCheck { get; set; }
+        [Credential]
+        public PSCredential ProxyCredential { get; set; }
 
         /// <summary>Write received messages to the pipeline as TcpMessage objects instead of printing their text.</summary>
         [Parameter]
@@ -139,6 +139,11 @@ namespace PSTcp.Commands
             {
                 _finished = true;
                 return;
+            }
+
+            if (Listen || Connection != null)
+            {
+                Client.RefuseWith(this, "they apply when the session connects to -HostName.");
             }
 
             if (Connection != null && HasFramingParameters)
@@ -187,11 +192,10 @@ namespace PSTcp.Commands
                 Encoding = Encoding,
                 // Lossless: a session that prints slowly makes the peer wait instead of losing lines.
                 QueueFullMode = QueueFullMode.Wait,
-                UseTls = UseTls || SkipCertificateCheck || ServerName != null,
-                TlsServerName = ServerName,
-                SkipCertificateCheck = SkipCertificateCheck,
             };
             ApplyFraming(options);
+            // TLS (client certificates, trust, pins, ALPN, versions), -Proxy, the local end point.
+            Client.WithProxy(Proxy, ProxyCredential).Apply(this, options);
             var timeout = Bound(nameof(Timeout)) ? Timeout : ConnectTcpEndpointCommand.DefaultTimeout;
             var connection = ConnectTcpEndpointCommand.Connect(this, HostName, Port, timeout, options, 0, TimeSpan.Zero);
             _ownsConnection = true;
