@@ -346,47 +346,41 @@ namespace PSTcp.Commands
         private void StartSend(List<string> lines)
         {
             var encoding = _connection.Encoding;
-            ReadOnlyMemory<byte> data;
             var framing = _connection.Framing;
-            if (framing.Kind == FramingKind.Line || framing.Kind == FramingKind.Raw)
+            var newLine = encoding.GetBytes(NewLine);
+            var output = new FrameWriter();
+            int count = 0;
+            foreach (var line in lines)
             {
-                // Lines as typed, each ended by -NewLine (Raw too: what is typed is what is sent).
-                var text = new StringBuilder();
-                foreach (var line in lines)
+                var payload = encoding.GetBytes(line ?? string.Empty);
+                if (framing.Kind == FramingKind.Line || framing.Kind == FramingKind.Raw)
                 {
-                    text.Append(line ?? string.Empty).Append(NewLine);
+                    // As typed, ended by -NewLine (Raw too: what is typed is what is sent).
+                    output.Write(payload);
+                    output.Write(newLine);
                 }
-
-                data = encoding.GetBytes(text.ToString());
-            }
-            else
-            {
-                // Each typed line is one message, framed as the session receives them (a length
-                // prefix, a delimiter, ...), as Send-TcpMessage frames what it sends.
-                var frames = new FrameWriter();
-                int framed = 0;
-                foreach (var line in lines)
+                else
                 {
+                    // One message, framed as the session receives them (a length prefix, a
+                    // delimiter, ...), as Send-TcpMessage frames what it sends.
                     try
                     {
-                        framing.WriteFrame(encoding.GetBytes(line ?? string.Empty), frames);
-                        framed++;
+                        framing.WriteFrame(payload, output);
                     }
                     catch (ArgumentException e)
                     {
                         // A line the framing refuses (a wrong fixed length, say) is not sent; the others are.
                         WriteTcpError(e, line);
+                        continue;
                     }
                 }
 
-                data = frames.Written;
-                _sending = framed;
-                _send = _connection.SendAsync(data, Cancellation).AsTask();
-                return;
+                count++;
             }
 
-            _sending = lines.Count;
-            _send = _connection.SendAsync(data, Cancellation).AsTask();
+            if (count == 0) return;
+            _sending = count;
+            _send = _connection.SendAsync(output.Written, Cancellation).AsTask();
         }
 
         private void CompleteSend()

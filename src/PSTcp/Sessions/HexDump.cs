@@ -1,5 +1,4 @@
 using System;
-using System.Buffers;
 using System.Collections.Generic;
 using System.Text;
 
@@ -41,28 +40,6 @@ namespace PSTcp.Commands
 
                 yield return line.Append('|').ToString();
             }
-        }
-    }
-
-    /// <summary>A growable byte buffer for framing one typed line (MessageFraming.WriteFrame writes into it).</summary>
-    internal sealed class FrameWriter : IBufferWriter<byte>
-    {
-        private byte[] _bytes = new byte[256];
-        private int _length;
-
-        public void Advance(int count) => _length += count;
-
-        public Memory<byte> GetMemory(int sizeHint = 0) => new Memory<byte>(Room(sizeHint), _length, _bytes.Length - _length);
-
-        public Span<byte> GetSpan(int sizeHint = 0) => new Span<byte>(Room(sizeHint), _length, _bytes.Length - _length);
-
-        public ReadOnlyMemory<byte> Written => new ReadOnlyMemory<byte>(_bytes, 0, _length);
-
-        private byte[] Room(int sizeHint)
-        {
-            int need = _length + Math.Max(sizeHint, 1);
-            if (need > _bytes.Length) Array.Resize(ref _bytes, Math.Max(need, _bytes.Length * 2));
-            return _bytes;
         }
     }
 }
